@@ -1,0 +1,49 @@
+"""The exceptions hooklab raises, rooted in one class.
+
+The tree, each level something a caller may want to catch::
+
+    HooklabError
+    ├── ConfigError            an engagement file or option is wrong (user mistake)
+    ├── SignatureError         a webhook delivery was refused (hooklab.signing)
+    ├── LedgerError            the ledger cannot store or read an event
+    ├── ApiError               a provider API call failed after its retries
+    └── NotebookRunError       a chapter failed or cannot be run (hooklab.report)
+
+Messages are whole sentences that name the file, field or header concerned and what
+was expected. They never contain a secret value, an expected signature or a raw body.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ApiError",
+    "ConfigError",
+    "HooklabError",
+    "LedgerError",
+    "NotebookRunError",
+    "SignatureError",
+]
+
+
+class HooklabError(Exception):
+    """Root of every error hooklab raises on purpose."""
+
+
+class ConfigError(HooklabError, ValueError):
+    """An engagement file, option or argument is not what hooklab expects."""
+
+
+class SignatureError(HooklabError):
+    """A webhook delivery failed verification; subclasses say why."""
+
+
+class LedgerError(HooklabError):
+    """The ledger could not store or read an event."""
+
+
+class ApiError(HooklabError):
+    """A provider API call failed for good (after any retries)."""
+
+
+class NotebookRunError(HooklabError):
+    """A notebook chapter could not be run, or failed while running."""

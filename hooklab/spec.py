@@ -1,0 +1,365 @@
+"""The engagement file: one client's apps, workflows, secrets and checklist answers.
+
+An engagement is written in YAML (``templates/engagement.yaml`` is a commented blank)
+and loaded into the typed models below with :func:`load_engagement`. A file that does
+not fit raises :class:`~hooklab.errors.ConfigError` with one message that lists every
+problem by file, line and field path, with what was expected.
+
+Secrets are only ever *named* here, by environment variable. Their values are read
+with :func:`secret_value` at the moment they are needed and never stored on a model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from hooklab.errors import ConfigError
+
+__all__ = [
+    "CHECKLIST_STEPS",
+    "Action",
+    "App",
+    "Checklist",
+    "ChecklistItem",
+    "Client",
+    "CurrentMethod",
+    "Engagement",
+    "RateLimit",
+    "Roi",
+    "Secret",
+    "Workflow",
+    "engagement_hash",
+    "example_path",
+    "load_engagement",
+    "secret_value",
+]
+
+_ID = r"^[a-z0-9][a-z0-9_-]*$"
+_ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+Id = Annotated[str, Field(pattern=_ID, description="lower-case id: letters, digits, -")]
+Share = Annotated[float, Field(ge=0, le=1)]
+
+#: The seven onboarding steps, in the order the checklist walks them.
+CHECKLIST_STEPS: tuple[str, ...] = (
+    "events_and_triggers",
+    "data_schema",
+    "authentication",
+    "retries_and_idempotency",
+    "slas",
+    "monitoring_and_logs",
+    "documentation",
+)
+
+
+class _Model(BaseModel):
+    """Base for every engagement model: unknown keys are mistakes, not extras."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Client(_Model):
+    """Who the engagement is for."""
+
+    name: str = Field(min_length=1)
+    slug: str | None = Field(default=None, pattern=_ID)
+    industry: str = ""
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+
+    @property
+    def folder_name(self) -> str:
+        """The slug, or one derived from the name, for report folders."""
+        if self.slug:
+            return self.slug
+        return re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-") or "client"
+
+
+class RateLimit(_Model):
+    """A provider API's published request limit."""
+
+    requests: int = Field(gt=0)
+    per_seconds: float = Field(gt=0)
+    daily_cap: int | None = Field(default=None, gt=0)
+
+    @property
+    def per_second(self) -> float:
+        """Sustained requests per second the limit allows."""
+        return self.requests / self.per_seconds
+
+
+class App(_Model):
+    """One system the client uses: a shop, a helpdesk, an accounting package."""
+
+    id: Id
+    name: str = Field(min_length=1)
+    provider: str = Field(min_length=1)
+    api_base_url: str | None = Field(default=None, pattern=r"^https?://")
+    webhooks: bool = False
+    signature_scheme: str | None = None
+    rate_limit: RateLimit | None = None
+    secret: str | None = None
+
+
+class Action(_Model):
+    """One thing a workflow does in a target app."""
+
+    app: Id
+    does: str = Field(min_length=1)
+
+
+class CurrentMethod(_Model):
+    """How a workflow's events are picked up today."""
+
+    method: Literal["poll", "manual", "webhook"]
+    poll_interval_min: float | None = Field(default=None, gt=0)
+
+
+class Workflow(_Model):
+    """A trigger in one app that should cause actions in others."""
+
+    id: Id
+    name: str = Field(min_length=1)
+    trigger: str = Field(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
+    source: Id
+    actions: list[Action] = Field(min_length=1)
+    current: CurrentMethod
+    events_per_day: float = Field(ge=0)
+    latency_target_s: float = Field(gt=0)
+    staff_minutes_per_event: float = Field(default=0, ge=0)
+    error_rate_today: Share = 0
+    critical: bool = False
+
+
+class Secret(_Model):
+    """A secret, named by the environment variable that holds it."""
+
+    env: str
+    purpose: str = ""
+
+    @field_validator("env")
+    @classmethod
+    def _env_is_a_name(cls, value: str) -> str:
+        if not _ENV_NAME.match(value):
+            raise PydanticCustomError(
+                "env_name",
+                "expected the NAME of an environment variable (capitals, digits and "
+                "underscores, such as SHOP_WEBHOOK_SECRET), never the secret itself",
+            )
+        return value
+
+
+class ChecklistItem(_Model):
+    """The client's answer to one onboarding step."""
+
+    status: Literal["done", "in_progress", "todo", "not_applicable"] = "todo"
+    notes: str = ""
+
+
+class Checklist(_Model):
+    """Answers to the seven onboarding steps (see ``CHECKLIST_STEPS``)."""
+
+    events_and_triggers: ChecklistItem = ChecklistItem()
+    data_schema: ChecklistItem = ChecklistItem()
+    authentication: ChecklistItem = ChecklistItem()
+    retries_and_idempotency: ChecklistItem = ChecklistItem()
+    slas: ChecklistItem = ChecklistItem()
+    monitoring_and_logs: ChecklistItem = ChecklistItem()
+    documentation: ChecklistItem = ChecklistItem()
+
+
+class Roi(_Model):
+    """Money and effort inputs for the return-on-investment chapter."""
+
+    hourly_cost: float = Field(ge=0)
+    cost_per_error: float = Field(default=0, ge=0)
+    automated_error_rate: Share = 0.01
+    time_saved_share: Share = 0.7
+    implementation_cost: float = Field(default=0, ge=0)
+    upkeep_per_month: float = Field(default=0, ge=0)
+    api_cost_per_1000_calls: float = Field(default=0, ge=0)
+
+
+class Engagement(_Model):
+    """One client engagement, as read from its YAML file."""
+
+    client: Client
+    apps: list[App] = Field(min_length=1)
+    workflows: list[Workflow] = Field(min_length=1)
+    secrets: dict[str, Secret] = {}
+    checklist: Checklist = Checklist()
+    roi: Roi
+
+    def app(self, app_id: str) -> App:
+        """The app with this id (the loader has checked every reference)."""
+        return next(app for app in self.apps if app.id == app_id)
+
+
+@dataclass(frozen=True)
+class _Problem:
+    loc: tuple[str | int, ...]
+    message: str
+
+
+def example_path() -> Path:
+    """The embedded example engagement, ``templates/examples/acme-shop.yaml``."""
+    # hooklab runs from its checkout (an editable install), so the templates folder
+    # sits beside the package rather than inside it.
+    return Path(__file__).resolve().parents[1] / "templates/examples/acme-shop.yaml"
+
+
+def engagement_hash(path: str | Path) -> str:
+    """SHA-256 of the engagement file's bytes, as the report quotes it."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def secret_value(engagement: Engagement, name: str) -> str | None:
+    """The value of the named secret from its environment variable, or None if unset."""
+    try:
+        secret = engagement.secrets[name]
+    except KeyError:
+        known = ", ".join(sorted(engagement.secrets)) or "none"
+        raise ConfigError(
+            f"The engagement names no secret {name!r} (known: {known})."
+        ) from None
+    return os.environ.get(secret.env) or None
+
+
+def load_engagement(path: str | Path | None = None) -> Engagement:
+    """Read and validate an engagement file; None means the embedded example."""
+    path = Path(path) if path else example_path()
+    text = _read_text(path)
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with client, apps, workflows.")
+    try:
+        engagement = Engagement.model_validate(data)
+    except ValidationError as exc:
+        problems = [_problem_from_pydantic(error) for error in exc.errors()]
+        raise ConfigError(_format(path, node, problems)) from None
+
+    problems = list(_reference_problems(engagement))
+    if problems:
+        raise ConfigError(_format(path, node, problems))
+    return engagement
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such engagement file.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read as UTF-8 text: {exc}") from None
+
+
+def _problem_from_pydantic(error: Any) -> _Problem:
+    loc = tuple(error["loc"])
+    message = error["msg"]
+    if error["type"] == "missing":
+        message = "this field is required"
+    elif error["type"] == "extra_forbidden":
+        message = "unknown field (check its spelling and indentation)"
+    elif "env" not in loc and error["type"] != "env_name":
+        # Values are echoed to help fix them, except under a secret's ``env`` key,
+        # where a user may have pasted the secret itself.
+        message = f"{message} (got {error['input']!r})"
+    return _Problem(loc, message)
+
+
+def _reference_problems(engagement: Engagement) -> Iterable[_Problem]:
+    app_ids = [app.id for app in engagement.apps]
+    yield from _duplicates(("apps",), app_ids)
+    yield from _duplicates(("workflows",), [wf.id for wf in engagement.workflows])
+
+    known_apps = ", ".join(app_ids)
+    for i, app in enumerate(engagement.apps):
+        if app.secret is not None and app.secret not in engagement.secrets:
+            yield _Problem(
+                ("apps", i, "secret"),
+                f"names secret {app.secret!r}, which is not under 'secrets'",
+            )
+    for i, wf in enumerate(engagement.workflows):
+        if wf.source not in app_ids:
+            yield _Problem(
+                ("workflows", i, "source"),
+                f"expected one of the apps ({known_apps}), got {wf.source!r}",
+            )
+        for j, action in enumerate(wf.actions):
+            if action.app not in app_ids:
+                yield _Problem(
+                    ("workflows", i, "actions", j, "app"),
+                    f"expected one of the apps ({known_apps}), got {action.app!r}",
+                )
+        if wf.current.method == "poll" and wf.current.poll_interval_min is None:
+            yield _Problem(
+                ("workflows", i, "current", "poll_interval_min"),
+                "required when method is 'poll'",
+            )
+
+
+def _duplicates(loc: tuple[str, ...], ids: Sequence[str]) -> Iterable[_Problem]:
+    for i, item_id in enumerate(ids):
+        if item_id in ids[:i]:
+            yield _Problem((*loc, i, "id"), f"id {item_id!r} is used twice")
+
+
+def _format(path: Path, node: Any, problems: list[_Problem]) -> str:
+    count = "1 problem" if len(problems) == 1 else f"{len(problems)} problems"
+    lines = [f"{path} is not a valid engagement file ({count}):"]
+    for problem in problems:
+        line = _line_of(node, problem.loc)
+        where = f"line {line}: " if line else ""
+        lines.append(f"  {where}{_dotted(problem.loc)}: {problem.message}")
+    return "\n".join(lines)
+
+
+def _dotted(loc: tuple[str | int, ...]) -> str:
+    """A location as the user would write it: ``workflows[0].current.method``."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _line_of(node: Any, loc: tuple[str | int, ...]) -> int | None:
+    """The 1-based YAML line of the deepest part of ``loc`` that the file has."""
+    line = None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = [v for k, v in node.value if k.value == part]
+            if not match:
+                break
+            key = next(k for k, v in node.value if k.value == part)
+            line, node = key.start_mark.line + 1, match[0]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                break
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line

@@ -1,0 +1,146 @@
+"""The onboarding checklist: seven steps, the client's answers and what hooklab sees.
+
+Each step carries the status the engagement records and a finding that hooklab derives
+from the rest of the engagement, so a step marked done while the file shows a gap
+(a webhook source with no signing secret, say) stands out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from hooklab.spec import CHECKLIST_STEPS, Engagement
+
+__all__ = [
+    "STEP_TITLES",
+    "ChecklistRow",
+    "checklist",
+    "checklist_table",
+    "plot_checklist",
+]
+
+STEP_TITLES: dict[str, str] = {
+    "events_and_triggers": "Events and triggers",
+    "data_schema": "Data schema",
+    "authentication": "Authentication",
+    "retries_and_idempotency": "Retries and idempotency",
+    "slas": "SLAs",
+    "monitoring_and_logs": "Monitoring and logs",
+    "documentation": "Documentation",
+}
+
+_STATUS_ORDER = ("done", "in_progress", "todo", "not_applicable")
+_STATUS_COLOURS = {
+    "done": "tab:green",
+    "in_progress": "tab:orange",
+    "todo": "tab:red",
+    "not_applicable": "tab:grey",
+}
+
+
+@dataclass(frozen=True)
+class ChecklistRow:
+    """One onboarding step: the client's status and notes, and hooklab's finding."""
+
+    step: str
+    title: str
+    status: str
+    notes: str
+    finding: str
+
+
+def checklist(engagement: Engagement) -> list[ChecklistRow]:
+    """The seven steps in order, each with its status and a derived finding."""
+    rows = []
+    for step in CHECKLIST_STEPS:
+        item = getattr(engagement.checklist, step)
+        finding = _FINDINGS[step](engagement)
+        rows.append(
+            ChecklistRow(step, STEP_TITLES[step], item.status, item.notes, finding)
+        )
+    return rows
+
+
+def checklist_table(rows: Sequence[ChecklistRow]) -> pd.DataFrame:
+    """The checklist as a table indexed by step title."""
+    table = pd.DataFrame([asdict(row) for row in rows]).set_index("title")
+    return table.drop(columns="step")
+
+
+def plot_checklist(rows: Sequence[ChecklistRow]) -> Figure:
+    """One bar per step, coloured by status, so the gaps read at a glance."""
+    fig = Figure(figsize=(8, 3.5), layout="constrained")
+    ax = fig.subplots()
+    titles = [row.title for row in rows][::-1]
+    colours = [_STATUS_COLOURS[row.status] for row in rows][::-1]
+    ax.barh(titles, [1] * len(rows), color=colours)
+    for status in _STATUS_ORDER:
+        ax.bar(0, 0, color=_STATUS_COLOURS[status], label=status.replace("_", " "))
+    ax.set_xticks([])
+    ax.set_xlabel("status of each onboarding step")
+    ax.set_title("Onboarding checklist (7 steps)")
+    ax.legend(loc="lower right", fontsize="small")
+    return fig
+
+
+def _events(engagement: Engagement) -> str:
+    triggers = sorted({wf.trigger for wf in engagement.workflows})
+    total = sum(wf.events_per_day for wf in engagement.workflows)
+    return f"{len(triggers)} trigger events, {total:g} events a day in all."
+
+
+def _schema(engagement: Engagement) -> str:
+    actions = sum(len(wf.actions) for wf in engagement.workflows)
+    return f"{actions} actions need a field mapping from their trigger's payload."
+
+
+def _authentication(engagement: Engagement) -> str:
+    unsigned = [
+        app.id
+        for app in engagement.apps
+        if app.webhooks and (app.secret is None or app.signature_scheme is None)
+    ]
+    sources = {wf.source for wf in engagement.workflows}
+    gaps = sorted(set(unsigned) & sources)
+    if gaps:
+        return f"Webhook sources without a named signing secret: {', '.join(gaps)}."
+    return "Every webhook source has a signing scheme and a named secret."
+
+
+def _retries(engagement: Engagement) -> str:
+    critical = [wf.id for wf in engagement.workflows if wf.critical]
+    return (
+        f"{len(critical)} critical workflows need de-duplication by event id and "
+        "a dead-letter queue with replay."
+    )
+
+
+def _slas(engagement: Engagement) -> str:
+    tight = [wf.id for wf in engagement.workflows if wf.latency_target_s <= 300]
+    return (
+        f"{len(tight)} workflows must act within 5 minutes: {', '.join(tight) or '-'}."
+    )
+
+
+def _monitoring(engagement: Engagement) -> str:
+    polled = [wf.id for wf in engagement.workflows if wf.current.method != "webhook"]
+    return f"{len(polled)} workflows have no delivery log today (poll or manual)."
+
+
+def _documentation(engagement: Engagement) -> str:
+    return "The integration document is generated in the documentation chapter."
+
+
+_FINDINGS: dict[str, Callable[[Engagement], str]] = {
+    "events_and_triggers": _events,
+    "data_schema": _schema,
+    "authentication": _authentication,
+    "retries_and_idempotency": _retries,
+    "slas": _slas,
+    "monitoring_and_logs": _monitoring,
+    "documentation": _documentation,
+}
