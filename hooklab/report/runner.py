@@ -31,6 +31,7 @@ __all__ = [
     "ChapterRun",
     "check_parameters_cell",
     "discover_chapters",
+    "execute_chapter",
     "notebooks_dir",
     "run_audit",
     "scrub_secrets",
@@ -120,7 +121,9 @@ def run_audit(
     runs = []
     for index, notebook in enumerate(chapters, start=1):
         runs.append(
-            _run_chapter(notebook, folder, parameters, index, len(chapters), progress)
+            execute_chapter(
+                notebook, folder, parameters, (index, len(chapters)), progress
+            )
         )
 
     inputs = {
@@ -151,19 +154,25 @@ def _new_folder(reports_dir: Path, engagement: Engagement, started: datetime) ->
     return folder
 
 
-def _run_chapter(
+def execute_chapter(
     notebook: Path,
     folder: Path,
     parameters: Mapping[str, Any],
-    index: int,
-    total: int,
-    progress: Progress | None,
+    position: tuple[int, int] = (1, 1),
+    progress: Progress | None = None,
 ) -> ChapterRun:
+    """Run one chapter into ``folder`` with ``parameters``, kept as Python values.
+
+    papermill writes the values into the notebook as Python literals, so lists and
+    mappings arrive as lists and mappings, never as strings to parse again.
+    """
     # Imported here: papermill pulls in most of Jupyter, which the rest of hooklab's
     # commands do not need.
     import papermill
     from jupyter_client.kernelspec import NoSuchKernel
 
+    check_parameters_cell(notebook)
+    index, total = position
     name = notebook.stem
     output = folder / notebook.name
     if progress:

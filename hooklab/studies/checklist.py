@@ -19,6 +19,7 @@ __all__ = [
     "STEP_TITLES",
     "ChecklistRow",
     "checklist",
+    "checklist_headline",
     "checklist_table",
     "plot_checklist",
 ]
@@ -144,3 +145,11 @@ _FINDINGS: dict[str, Callable[[Engagement], str]] = {
     "monitoring_and_logs": _monitoring,
     "documentation": _documentation,
 }
+
+
+def checklist_headline(rows: Sequence[ChecklistRow]) -> str:
+    """One sentence: how many steps are done, and which are still open."""
+    done = [row for row in rows if row.status in ("done", "not_applicable")]
+    open_steps = [row.title.lower() for row in rows if row not in done]
+    rest = f"; open: {', '.join(open_steps)}" if open_steps else ""
+    return f"Onboarding checklist: {len(done)} of {len(rows)} steps done{rest}."

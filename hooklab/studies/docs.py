@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,10 +13,11 @@ import jinja2
 
 from hooklab import __version__
 from hooklab.redact import redact
-from hooklab.spec import Engagement
-from hooklab.studies.scope import Recommendation, human_duration
+from hooklab.spec import Engagement, engagement_hash, example_path
+from hooklab.studies.payloads import make_payload
+from hooklab.studies.scope import Recommendation, human_duration, recommend
 
-__all__ = ["integration_document", "write_integration_document"]
+__all__ = ["document_for", "integration_document", "write_integration_document"]
 
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("hooklab.studies", "templates"),
@@ -55,6 +57,27 @@ def integration_document(
         sample_type=sample_type,
         sample_json=json.dumps(redact(dict(sample)), indent=2, ensure_ascii=False),
         human=human_duration,
+    )
+
+
+def document_for(
+    engagement: Engagement, engagement_path: str | Path | None, *, seed: int
+) -> str:
+    """The integration document for an engagement file, with a seeded sample payload.
+
+    The sample is the first workflow that receives webhooks, as hooklab's lab
+    generates it (fictitious people, redacted all the same).
+    """
+    recommendations = recommend(engagement)
+    pushed = [rec for rec in recommendations if rec.method != "pull"]
+    trigger = (pushed or recommendations)[0].trigger
+    sample = make_payload(trigger, random.Random(seed), event_id="evt_sample")
+    return integration_document(
+        engagement,
+        recommendations,
+        sample_type=trigger,
+        sample=sample,
+        engagement_sha256=engagement_hash(engagement_path or example_path()),
     )
 
 

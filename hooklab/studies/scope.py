@@ -31,6 +31,7 @@ __all__ = [
     "plot_api_calls",
     "recommend",
     "recommendations_table",
+    "scope_headline",
     "workflows_table",
 ]
 
@@ -181,3 +182,16 @@ def plot_api_calls(
     ax.set_title("Polling API calls a day per workflow: today against recommended")
     ax.legend()
     return fig
+
+
+def scope_headline(recommendations: Sequence[Recommendation]) -> str:
+    """One sentence: how many workflows go each way, and the polling it saves."""
+    counts = {method: 0 for method in ("push", "hybrid", "pull")}
+    for rec in recommendations:
+        counts[rec.method] += 1
+    calls = sum(rec.api_calls_per_day for rec in recommendations)
+    return (
+        f"Of {len(recommendations)} workflows, {counts['push']} should be push, "
+        f"{counts['hybrid']} hybrid and {counts['pull']} pull, for {calls:.0f} "
+        "API calls a day in all."
+    )

@@ -1,0 +1,190 @@
+"""The audit runner and report assembly, on small chapters written by each test.
+
+These run real papermill executions on the registered kernel.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from hooklab.errors import NotebookRunError
+from hooklab.report import load_results, run_audit, save_results
+from hooklab.report.runner import (
+    check_parameters_cell,
+    discover_chapters,
+    execute_chapter,
+    scrub_secrets,
+)
+
+PARAMETERS = 'engagement_path = ""\noutput_dir = ""\nseed = 0\nlab_size = 0'
+
+
+def _chapter(folder: Path, name: str, *cells: str, parameters: str | None = PARAMETERS):
+    """Write notebook ``name`` with a title, a parameters cell and code ``cells``."""
+    book = new_notebook()
+    book.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    book.cells.append(new_markdown_cell(f"# Chapter {name}\n\n## Section of {name}"))
+    if parameters is not None:
+        params = new_code_cell(parameters)
+        params.metadata["tags"] = ["parameters"]
+        book.cells.append(params)
+    book.cells.extend(new_code_cell(source) for source in cells)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.ipynb"
+    nbformat.write(book, path)
+    return path
+
+
+def _saving(key: str, headline: str) -> str:
+    return (
+        "from hooklab.report import save_results\n"
+        f"save_results(output_dir, {key!r}, {{'headline': [{headline!r}], "
+        "'seed': seed})"
+    )
+
+
+def test_discover_chapters_takes_numbered_notebooks_in_order(tmp_path):
+    for name in ("02_b", "01_a", "notes", "10_c"):
+        _chapter(tmp_path, name)
+
+    assert [p.stem for p in discover_chapters(tmp_path)] == ["01_a", "02_b", "10_c"]
+
+
+def test_folder_without_chapters_is_refused(tmp_path):
+    with pytest.raises(NotebookRunError, match=r"holds no chapters \(files named NN_"):
+        discover_chapters(tmp_path)
+
+
+def test_notebook_without_parameters_cell_is_refused_before_anything_runs(tmp_path):
+    chapters = tmp_path / "chapters"
+    _chapter(chapters, "01_fine", _saving("fine", "ran"))
+    _chapter(chapters, "02_untagged", "x = 1", parameters="seed = 3")
+    book = nbformat.read(chapters / "02_untagged.ipynb", as_version=4)
+    book.cells[1].metadata["tags"] = []
+    nbformat.write(book, chapters / "02_untagged.ipynb")
+
+    with pytest.raises(NotebookRunError, match=r"02_untagged.ipynb has no cell tagged"):
+        run_audit(reports_dir=tmp_path / "reports", chapters_dir=chapters)
+
+    assert not (tmp_path / "reports").exists()
+
+
+def test_parameters_keep_their_types(tmp_path):
+    """Lists and mappings reach the notebook as such, not as strings."""
+    probe = (
+        "import json, pathlib\n"
+        "pathlib.Path(output_dir, 'types.json').write_text(json.dumps({\n"
+        "    'seed': type(seed).__name__, 'intervals': type(intervals).__name__,\n"
+        "    'mix': type(mix).__name__, 'values': [intervals, mix]}))"
+    )
+    notebook = _chapter(
+        tmp_path / "chapters",
+        "01_types",
+        probe,
+        parameters='output_dir = ""\nseed = 0\nintervals = []\nmix = {}',
+    )
+    parameters = {
+        "output_dir": str(tmp_path),
+        "seed": 11,
+        "intervals": [60, 300.5],
+        "mix": {"order.created": 60, "nested": {"a": [1, 2]}},
+    }
+
+    execute_chapter(notebook, tmp_path, parameters)
+
+    seen = json.loads((tmp_path / "types.json").read_text())
+    assert seen["seed"] == "int"
+    assert (seen["intervals"], seen["mix"]) == ("list", "dict")
+    assert seen["values"] == [
+        [60, 300.5],
+        {"order.created": 60, "nested": {"a": [1, 2]}},
+    ]
+
+
+def test_failing_chapter_stops_the_run_and_keeps_partial_output(tmp_path):
+    chapters = tmp_path / "chapters"
+    _chapter(chapters, "01_fine", _saving("fine", "first chapter ran"))
+    _chapter(chapters, "02_broken", "x = 1", "raise ValueError('the data is missing')")
+    _chapter(chapters, "03_never", _saving("never", "must not run"))
+    seen = []
+
+    with pytest.raises(NotebookRunError) as caught:
+        run_audit(
+            reports_dir=tmp_path / "reports",
+            chapters_dir=chapters,
+            progress=lambda i, n, name, state, s: seen.append((i, n, name, state)),
+        )
+
+    message = str(caught.value)
+    # Execution count 4 in the kept notebook: parameters, injected parameters, x = 1.
+    assert "Chapter 02_broken failed in cell 4" in message
+    assert "ValueError: the data is missing" in message
+    folder = next((tmp_path / "reports" / "acme-shop").iterdir())
+    assert f"kept for inspection: {folder / '02_broken.ipynb'}" in message
+    assert (folder / "02_broken.ipynb").exists()
+    assert not (folder / "03_never.ipynb").exists()
+    assert seen == [
+        (1, 3, "01_fine", "start"),
+        (1, 3, "01_fine", "done"),
+        (2, 3, "02_broken", "start"),
+        (2, 3, "02_broken", "failed"),
+    ]
+
+
+def test_audit_of_small_chapters_writes_an_assembled_report(tmp_path):
+    chapters = tmp_path / "chapters"
+    _chapter(chapters, "01_alpha", _saving("alpha", "Alpha found 3 things."))
+    _chapter(chapters, "02_beta", _saving("beta", "Beta measured 42 ms."), "print('x')")
+
+    result = run_audit(reports_dir=tmp_path / "reports", chapters_dir=chapters, seed=5)
+
+    assert result.folder.parent == tmp_path / "reports" / "acme-shop"
+    assert [run.name for run in result.chapters] == ["01_alpha", "02_beta"]
+    results = load_results(result.folder)
+    assert results["alpha"]["seed"] == 5  # the audit's seed reached the chapter
+    assert results["inputs"]["seed"] == 5
+    assert len(results["inputs"]["engagement_sha256"]) == 64
+
+    page = result.report.read_text(encoding="utf-8")
+    assert "Alpha found 3 things." in page and "Beta measured 42 ms." in page
+    assert 'href="#01_alpha-2"' in page  # the table of contents links sections
+    assert 'id="01_alpha-2">Section of 01_alpha</h2>' in page
+    assert "save_results" not in page  # code is hidden
+    assert results["inputs"]["engagement_sha256"] in page
+
+
+def test_save_results_writes_strict_json_from_numpy_and_pandas(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    frame = pd.DataFrame({"p50": [np.float64(1.5)]}, index=pd.Index(["push"], name="m"))
+    save_results(tmp_path, "lab", {"x": np.int64(3), "inf": float("inf"), "t": frame})
+
+    assert load_results(tmp_path)["lab"] == {
+        "x": 3,
+        "inf": None,
+        "t": [{"m": "push", "p50": 1.5}],
+    }
+
+
+def test_scrub_secrets_replaces_values_and_names_the_variable(tmp_path):
+    (tmp_path / "a.html").write_text("token=whsec_abcdefgh12345 end")
+    (tmp_path / "b.json").write_text("clean")
+
+    changed = scrub_secrets(tmp_path, {"SHOP_SECRET": "whsec_abcdefgh12345"})
+
+    assert changed == [tmp_path / "a.html"]
+    assert (tmp_path / "a.html").read_text() == "token=[secret $SHOP_SECRET] end"
+
+
+def test_check_parameters_cell_accepts_a_tagged_cell(tmp_path):
+    check_parameters_cell(_chapter(tmp_path, "01_ok"))
