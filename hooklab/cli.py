@@ -38,6 +38,10 @@ def main(verbose: bool) -> None:
         logging.basicConfig(
             level=logging.INFO, format="%(levelname)s %(name)s %(message)s"
         )
+    else:
+        # papermill warns about every parameter a chapter does not declare; a chapter
+        # may ignore some of the audit's parameters, so keep the progress lines clean.
+        logging.getLogger("papermill").setLevel(logging.ERROR)
 
 
 @main.command()

@@ -80,7 +80,12 @@ def discover_chapters(folder: Path) -> list[Path]:
 
 def check_parameters_cell(notebook: Path) -> None:
     """Refuse a notebook whose defaults papermill could not override."""
-    nb = nbformat.read(notebook, as_version=4)
+    try:
+        nb = nbformat.read(notebook, as_version=4)
+    except Exception as exc:  # nbformat raises JSON, validation and OS errors alike
+        raise NotebookRunError(
+            f"{notebook} cannot be read as a Jupyter notebook: {exc}"
+        ) from None
     for cell in nb.cells:
         if "parameters" in cell.get("metadata", {}).get("tags", []):
             return
@@ -184,6 +189,9 @@ def execute_chapter(
             str(output),
             parameters=dict(parameters),
             kernel_name=KERNEL_NAME,
+            language="python",
+            # The kernel's own start-up warnings would break the progress lines.
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
             cwd=str(notebook.parent),
             progress_bar=False,
             log_output=False,

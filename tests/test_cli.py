@@ -1,0 +1,115 @@
+"""The hooklab command: help, exit codes and messages for user mistakes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from hooklab import __version__
+from hooklab.cli import main
+from hooklab.spec import example_path
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the installed command for real, as a user would."""
+    hooklab = Path(sys.executable).with_name("hooklab")
+    return subprocess.run(
+        [str(hooklab), *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_help_names_the_first_command_to_run():
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    assert "hooklab audit" in result.output
+    assert "audit" in result.output and "check" in result.output
+
+
+def test_audit_help_gives_examples_and_defaults():
+    result = CliRunner().invoke(main, ["audit", "--help"])
+    assert result.exit_code == 0
+    assert "hooklab audit clients/bakery.yaml" in result.output
+    assert "[default: 300;" in result.output
+
+
+def test_version():
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.output.strip() == f"hooklab, version {__version__}"
+
+
+def test_check_accepts_the_example():
+    result = CliRunner().invoke(main, ["check", str(example_path())])
+    assert result.exit_code == 0
+    assert "valid. Acme Shop: 8 apps, 5 workflows, 3 secrets named." in result.output
+
+
+def test_check_of_an_invalid_file_exits_2_with_line_and_field(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    text = (
+        example_path()
+        .read_text()
+        .replace("latency_target_s: 60", "latency_target_s: -5")
+    )
+    bad.write_text(text)
+
+    result = _run("check", str(bad))
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert (
+        "workflows[0].latency_target_s: Input should be greater than 0" in result.stderr
+    )
+    assert result.stderr.startswith(f"error: {bad} is not a valid engagement file")
+
+
+def test_audit_of_a_missing_file_exits_2_without_traceback(tmp_path):
+    result = _run("audit", str(tmp_path / "nope.yaml"), "--reports", str(tmp_path))
+
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        == f"error: {tmp_path / 'nope.yaml'}: no such engagement file."
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["audit", "--lab-size", "3"], "Invalid value for '--lab-size'"),
+        (["audit", "--seed", "abc"], "Invalid value for '--seed'"),
+        (["audit", "a.yaml", "b.yaml"], "Got unexpected extra argument"),
+        (["frobnicate"], "No such command 'frobnicate'"),
+    ],
+)
+def test_usage_mistakes_exit_2_with_a_hint(args, expected):
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2
+    assert expected in result.output
+
+
+def test_audit_with_a_failing_chapter_exits_1_naming_it(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    chapters = tmp_path / "chapters"
+    chapters.mkdir()
+    params = new_code_cell('output_dir = ""')
+    params.metadata["tags"] = ["parameters"]
+    book = new_notebook(cells=[params, new_code_cell("1 / 0")])
+    # No language in the kernelspec, as some editors write it: still runs.
+    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nbformat.write(book, chapters / "01_divide.ipynb")
+
+    result = _run(
+        "audit", "--chapters", str(chapters), "--reports", str(tmp_path / "r")
+    )
+
+    assert result.returncode == 1
+    assert "[1/1] 01_divide ... failed" in result.stderr
+    assert "error: Chapter 01_divide failed in cell 3" in result.stderr
+    assert "ZeroDivisionError: division by zero" in result.stderr
+    assert "Traceback" not in result.stderr
