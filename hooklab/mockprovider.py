@@ -124,6 +124,9 @@ class MockProvider:
 
     @asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        # Built now, not on the first webhook: building a client takes tens of
+        # milliseconds, which would otherwise stall the first control call.
+        self._client = httpx.AsyncClient()
         yield
         await self.drain()
 

@@ -1,0 +1,1 @@
+"""Studies: experiments and analyses built on the hooklab runtime."""

@@ -1,0 +1,462 @@
+"""The push-versus-poll lab: a live experiment on loopback, in compressed time.
+
+``run_lab`` starts the real receiver (with a temporary SQLite ledger) and a
+``MockProvider`` on loopback, points the provider's Standard Webhooks at the receiver,
+creates events with exponential gaps over a simulated window, and meanwhile runs one
+poller per polling interval against the provider's paginated API. Every event is
+detected by push (the receiver's ledger) and by each poller, and each detection's
+latency is measured.
+
+Time is compressed by ``scale`` (simulated seconds per real second): a 10-minute
+polling interval at ``scale=600`` is one real second. Waiting is scaled back up;
+network time is not. Push latency is real time throughout, and poll latency is
+``(poll start - created) * scale + (poll end - poll start)``.
+
+The lab uses threads only, never the caller's event loop, so it runs inside Jupyter.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import logging
+import math
+import random
+import secrets as _secrets
+import tempfile
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from hooklab.api import Client
+from hooklab.errors import ConfigError
+from hooklab.ledger import Delivery, SqliteLedger
+from hooklab.mockprovider import MockProvider
+from hooklab.receiver import Source, create_app
+from hooklab.servers import serve_in_thread
+from hooklab.signing import Verifier
+from hooklab.studies.payloads import make_payload
+
+__all__ = ["LabResult", "method_label", "plot_calls", "plot_latency", "run_lab"]
+
+logger = logging.getLogger(__name__)
+
+SCHEME = "standard-webhooks"
+PUSH = "push"
+POLLS_PER_WINDOW = 4
+START_LEAD_S = 0.05
+SUMMARY_COLUMNS = [
+    "p50_s",
+    "p95_s",
+    "p99_s",
+    "max_s",
+    "calls",
+    "calls_per_event",
+    "empty_poll_share",
+    "missed",
+    "duplicated",
+]
+
+
+@dataclass(frozen=True)
+class LabResult:
+    """What a lab run measured.
+
+    ``records`` has one row per first detection (event_id, event_type, method,
+    created_at, latency_s in real-world seconds); ``summary`` is indexed by method.
+    """
+
+    records: pd.DataFrame
+    summary: pd.DataFrame
+    scale: float
+    wall_seconds: float
+    events: int
+    webhook_attempts: int
+
+
+@dataclass(frozen=True)
+class _Planned:
+    offset_s: float
+    event_type: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Schedule:
+    """When one poller runs: real start time, period and deadline, and its goal."""
+
+    start: float
+    period: float
+    deadline: float
+    expected: int
+
+
+@dataclass
+class _PollLog:
+    """What one poller saw: first detections, repeats, polls and API calls."""
+
+    label: str
+    detections: dict[str, tuple[float, float]] = field(default_factory=dict)
+    duplicates: set[str] = field(default_factory=set)
+    polls: int = 0
+    empty_polls: int = 0
+    calls: int = 0
+
+
+def method_label(interval_s: float) -> str:
+    """Name a polling interval the way the results show it, e.g. "poll 10 min"."""
+    if interval_s % 60 == 0:
+        return f"poll {interval_s / 60:g} min"
+    return f"poll {interval_s:g} s"
+
+
+def run_lab(
+    *,
+    events: int,
+    event_mix: Mapping[str, float],
+    poll_intervals_s: Sequence[float],
+    scale: float,
+    seed: int,
+    secret: str | None = None,
+    page_size: int = 100,
+) -> LabResult:
+    """Run the live push-versus-poll experiment and return its measurements."""
+    _validate(events, event_mix, poll_intervals_s, scale, page_size)
+    window_real = POLLS_PER_WINDOW * max(poll_intervals_s) / scale
+    plan = _plan(events, event_mix, window_real, random.Random(seed))
+    secret = secret or _fresh_secret()
+
+    started = time.perf_counter()
+    logger.info("lab.started", extra={"events": events, "scale": scale})
+    created, deliveries, polls, attempts = _experiment(
+        plan, poll_intervals_s, scale, secret, page_size
+    )
+    wall = time.perf_counter() - started
+    logger.info("lab.finished", extra={"wall_seconds": wall})
+
+    records = _records(created, deliveries, polls, scale)
+    summary = _summary(records, events, deliveries, polls, attempts)
+    return LabResult(records, summary, scale, wall, events, attempts)
+
+
+def _validate(
+    events: int,
+    event_mix: Mapping[str, float],
+    intervals: Sequence[float],
+    scale: float,
+    page_size: int,
+) -> None:
+    problems = []
+    if events < 1:
+        problems.append(f"events must be at least 1, got {events}")
+    if not event_mix or min(event_mix.values()) < 0 or sum(event_mix.values()) <= 0:
+        problems.append("event_mix needs non-negative weights with a positive sum")
+    if not intervals or min(intervals) <= 0:
+        problems.append("poll_intervals_s needs one or more positive intervals")
+    if len({method_label(i) for i in intervals}) != len(intervals):
+        problems.append("poll_intervals_s must not repeat an interval")
+    if scale <= 0:
+        problems.append(f"scale must be positive, got {scale}")
+    if not 1 <= page_size <= 100:
+        problems.append(f"page_size must be from 1 to 100, got {page_size}")
+
+    if problems:
+        raise ConfigError("The lab cannot run: " + "; ".join(problems) + ".")
+
+
+def _plan(
+    events: int, mix: Mapping[str, float], window_real: float, rng: random.Random
+) -> list[_Planned]:
+    """Exponential gaps (a Poisson process) conditioned to fit inside the window."""
+    gaps = [rng.expovariate(1.0) for _ in range(events + 1)]
+    stretch = window_real / sum(gaps)
+    offsets = [total * stretch for total in itertools.accumulate(gaps[:events])]
+    types = rng.choices(list(mix), weights=list(mix.values()), k=events)
+
+    return [
+        _Planned(offset, kind, make_payload(kind, rng, event_id=f"lab_{n:05d}"))
+        for n, (offset, kind) in enumerate(zip(offsets, types, strict=True), start=1)
+    ]
+
+
+def _fresh_secret() -> str:
+    return "whsec_" + base64.b64encode(_secrets.token_bytes(24)).decode()
+
+
+def _experiment(
+    plan: list[_Planned],
+    intervals: Sequence[float],
+    scale: float,
+    secret: str,
+    page_size: int,
+) -> tuple[list[dict[str, Any]], list[Delivery], list[_PollLog], int]:
+    """Serve receiver and provider, run the timeline, collect what each side saw."""
+    provider = MockProvider(webhook_secret=secret)
+
+    with (
+        tempfile.TemporaryDirectory(prefix="hooklab-lab-") as folder,
+        SqliteLedger(Path(folder) / "ledger.db") as ledger,
+    ):
+        sources = {"lab": Source("lab", Verifier(SCHEME, secret))}
+        with (
+            serve_in_thread(create_app(sources, ledger)) as hooks,
+            serve_in_thread(provider.app) as api,
+        ):
+            provider.webhook_url = f"{hooks.url}/hooks/lab"
+            polls = _timeline(api.url, plan, intervals, scale, page_size)
+            _wait_for_push(ledger, provider, len(plan))
+        deliveries = ledger.deliveries()
+
+    return provider.events, deliveries, polls, len(provider.attempts)
+
+
+def _timeline(
+    base_url: str,
+    plan: list[_Planned],
+    intervals: Sequence[float],
+    scale: float,
+    page_size: int,
+) -> list[_PollLog]:
+    """Create events on schedule while one thread per interval polls the API.
+
+    Clients are built before the clock starts: building one takes tens of
+    milliseconds, which at a large ``scale`` would be minutes of simulated time.
+    """
+    logs = [_PollLog(method_label(interval)) for interval in intervals]
+    abort = threading.Event()
+
+    with (
+        httpx.Client(base_url=base_url, timeout=10) as http,
+        ExitStack() as stack,
+        ThreadPoolExecutor(max_workers=len(intervals) + 1) as pool,
+    ):
+        clients = [stack.enter_context(Client(base_url)) for _ in intervals]
+        start = time.time() + START_LEAD_S
+        deadline = start + plan[-1].offset_s + 2 * max(intervals) / scale + 10
+
+        futures = [pool.submit(_create_events, http, plan, start, abort)]
+        for log, client, interval in zip(logs, clients, intervals, strict=True):
+            schedule = _Schedule(start, interval / scale, deadline, len(plan))
+            futures.append(pool.submit(_poll, client, log, schedule, page_size, abort))
+        for future in futures:
+            future.result()
+
+    return logs
+
+
+def _create_events(
+    http: httpx.Client, plan: list[_Planned], start: float, abort: threading.Event
+) -> None:
+    try:
+        for planned in plan:
+            _sleep_until(start + planned.offset_s)
+            body = {"type": planned.event_type, "data": planned.payload}
+            http.post("/_control/events", json=body).raise_for_status()
+    except BaseException:
+        abort.set()
+        raise
+
+
+def _poll(
+    client: Client,
+    log: _PollLog,
+    schedule: _Schedule,
+    page_size: int,
+    abort: threading.Event,
+) -> None:
+    """Poll on the schedule's slots until every expected event has been seen.
+
+    A poll that overruns its slot skips the slots it missed, as a scheduler would.
+    """
+    cursor: str | None = None
+    slot = schedule.start
+
+    while len(log.detections) < schedule.expected and slot <= schedule.deadline:
+        if abort.is_set():
+            break
+        _sleep_until(slot)
+        cursor = _poll_once(client, log, cursor, page_size)
+        slot = _next_slot(schedule.start, schedule.period, slot)
+
+    log.calls = len(client.calls)
+
+
+def _poll_once(
+    client: Client, log: _PollLog, cursor: str | None, page_size: int
+) -> str | None:
+    """Walk every page after ``cursor``, note first sightings, return the cursor."""
+    poll_start = time.time()
+    pages = client.iter_pages("/v1/events", limit=page_size, cursor=cursor)
+    seen = [event for page in pages for event in page]
+    poll_end = time.time()
+
+    log.polls += 1
+    log.empty_polls += not seen
+    for event in seen:
+        if event["id"] in log.detections:
+            log.duplicates.add(event["id"])
+        else:
+            log.detections[event["id"]] = (poll_start, poll_end)
+    return str(seen[-1]["id"]) if seen else cursor
+
+
+def _next_slot(start: float, period: float, previous: float) -> float:
+    """The first slot after both ``previous`` and now."""
+    latest = max(previous, time.time())
+    return start + (math.floor((latest - start) / period) + 1) * period
+
+
+def _sleep_until(when: float) -> None:
+    delay = when - time.time()
+    if delay > 0:
+        time.sleep(delay)
+
+
+def _wait_for_push(
+    ledger: SqliteLedger, provider: MockProvider, expected: int, timeout: float = 10
+) -> None:
+    """Give in-flight webhooks a moment to land before the servers stop."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ledger.count() >= expected and len(provider.attempts) >= expected:
+            return
+        time.sleep(0.01)
+    logger.warning("lab.push_incomplete", extra={"stored": ledger.count()})
+
+
+def _records(
+    created: list[dict[str, Any]],
+    deliveries: list[Delivery],
+    polls: list[_PollLog],
+    scale: float,
+) -> pd.DataFrame:
+    """One row per (event, method) first detection, latency in real-world seconds."""
+    events = {event["id"]: event for event in created}
+    rows = [
+        _row(events[d.event_id], PUSH, d.received_at - events[d.event_id]["created"])
+        for d in deliveries
+        if d.event_id in events
+    ]
+    for log in polls:
+        for event_id, (poll_start, poll_end) in log.detections.items():
+            born = events[event_id]["created"]
+            latency = _poll_latency(born, poll_start, poll_end, scale)
+            rows.append(_row(events[event_id], log.label, latency))
+
+    frame = pd.DataFrame(
+        rows, columns=["event_id", "event_type", "method", "created_at", "latency_s"]
+    )
+    frame["created_at"] = pd.to_datetime(frame["created_at"], unit="s", utc=True)
+    return frame
+
+
+def _poll_latency(
+    created: float, poll_start: float, poll_end: float, scale: float
+) -> float:
+    """Scaled waiting until the poll began, plus the poll's real HTTP time.
+
+    An event created while a poll was already running waited for no interval.
+    """
+    waited = max(poll_start - created, 0.0) * scale
+    return waited + poll_end - max(poll_start, created)
+
+
+def _row(event: dict[str, Any], method: str, latency_s: float) -> dict[str, Any]:
+    return {
+        "event_id": event["id"],
+        "event_type": event["type"],
+        "method": method,
+        "created_at": event["created"],
+        "latency_s": max(latency_s, 0.0),
+    }
+
+
+def _summary(
+    records: pd.DataFrame,
+    events: int,
+    deliveries: list[Delivery],
+    polls: list[_PollLog],
+    attempts: int,
+) -> pd.DataFrame:
+    """Latency percentiles, request cost and completeness per method."""
+    push_dupes = sum(1 for d in deliveries if d.repeats)
+    rows = {PUSH: _method_stats(records, PUSH, events, attempts, math.nan, push_dupes)}
+    for log in polls:
+        empty_share = log.empty_polls / log.polls if log.polls else math.nan
+        rows[log.label] = _method_stats(
+            records, log.label, events, log.calls, empty_share, len(log.duplicates)
+        )
+
+    summary = pd.DataFrame.from_dict(rows, orient="index", columns=SUMMARY_COLUMNS)
+    summary.index.name = "method"
+    return summary
+
+
+def _method_stats(
+    records: pd.DataFrame,
+    method: str,
+    events: int,
+    calls: int,
+    empty_share: float,
+    duplicated: int,
+) -> dict[str, float]:
+    latencies = records.loc[records["method"] == method, "latency_s"].to_numpy()
+    p50, p95, p99 = (
+        np.quantile(latencies, [0.5, 0.95, 0.99]) if len(latencies) else [math.nan] * 3
+    )
+
+    return {
+        "p50_s": float(p50),
+        "p95_s": float(p95),
+        "p99_s": float(p99),
+        "max_s": float(latencies.max()) if len(latencies) else math.nan,
+        "calls": calls,
+        "calls_per_event": calls / events,
+        "empty_poll_share": empty_share,
+        "missed": events - len(latencies),
+        "duplicated": duplicated,
+    }
+
+
+def plot_latency(result: LabResult) -> Figure:
+    """Box plot of detection latency per method, log scale, in real-world seconds."""
+    methods = list(result.summary.index)
+    series = [
+        result.records.loc[result.records["method"] == m, "latency_s"].clip(lower=1e-3)
+        for m in methods
+    ]
+
+    figure = Figure(figsize=(8, 4.5), layout="constrained")
+    axes = figure.add_subplot()
+    axes.boxplot([s.to_numpy() for s in series], whis=(5, 95))
+    axes.set_xticks(range(1, len(methods) + 1), methods)
+    axes.set_yscale("log")
+    axes.set_title(f"Detection latency by method ({result.events} events, seconds)")
+    axes.set_xlabel("method")
+    axes.set_ylabel("latency (s, real-world)")
+    return figure
+
+
+def plot_calls(result: LabResult) -> Figure:
+    """Bar chart of requests per event: API calls per poller, webhooks for push."""
+    per_event = result.summary["calls_per_event"]
+
+    figure = Figure(figsize=(8, 4.5), layout="constrained")
+    axes = figure.add_subplot()
+    bars = axes.bar(list(per_event.index), per_event.to_numpy())
+    axes.bar_label(bars, fmt="%.2f")
+    axes.set_yscale("log")
+    axes.set_title("Requests per event (push: webhooks; poll: API calls)")
+    axes.set_xlabel("method")
+    axes.set_ylabel("requests per event")
+    return figure
