@@ -45,9 +45,20 @@ from hooklab.mockprovider import MockProvider
 from hooklab.receiver import Source, create_app
 from hooklab.servers import serve_in_thread
 from hooklab.signing import Verifier
+from hooklab.spec import Engagement, secret_value
 from hooklab.studies.payloads import make_payload
 
-__all__ = ["LabResult", "method_label", "plot_calls", "plot_latency", "run_lab"]
+__all__ = [
+    "LabPlan",
+    "LabResult",
+    "describe_run",
+    "lab_headline",
+    "lab_plan",
+    "method_label",
+    "plot_calls",
+    "plot_latency",
+    "run_lab",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +93,7 @@ class LabResult:
     wall_seconds: float
     events: int
     webhook_attempts: int
+    poll_intervals_s: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,6 +123,120 @@ class _PollLog:
     polls: int = 0
     empty_polls: int = 0
     calls: int = 0
+
+
+@dataclass(frozen=True)
+class LabPlan:
+    """What the lab runs for an engagement: its event mix, intervals and time scale."""
+
+    event_mix: dict[str, float]
+    poll_intervals_s: list[float]
+    today_intervals_s: list[float]
+    scale: float
+    secret_name: str | None
+    secret_env: str | None
+
+    @property
+    def events_per_day(self) -> float:
+        """The engagement's volume across the lab's event types."""
+        return sum(self.event_mix.values())
+
+    def secret(self, engagement: Engagement) -> str | None:
+        """The signing secret's value from its variable, or None to generate one."""
+        return secret_value(engagement, self.secret_name) if self.secret_name else None
+
+    def describe(self) -> str:
+        """The plan in a few lines, free of anything that changes between runs."""
+        mix = ", ".join(f"{kind} {count:g}" for kind, count in self.event_mix.items())
+        intervals = ", ".join(
+            method_label(i).removeprefix("poll ")
+            + (" (today)" if i in self.today_intervals_s else "")
+            for i in self.poll_intervals_s
+        )
+        secret = f"${self.secret_env}" if self.secret_env else "none named"
+        return (
+            f"Event mix (events a day): {mix}.\n"
+            f"Poll intervals: {intervals}.\n"
+            f"Time scale: {self.scale:g} simulated seconds per real second "
+            f"({method_label(self.scale).removeprefix('poll ')} take 1 s).\n"
+            f"Signing secret: read from {secret}; generated afresh for this run "
+            "when unset, and never shown."
+        )
+
+
+#: Intervals a consultant compares against whatever the client polls at today.
+USUAL_INTERVALS_S = (60.0, 300.0, 900.0)
+
+
+def lab_plan(engagement: Engagement, *, scale: float = 600.0) -> LabPlan:
+    """The lab for an engagement: its webhook-capable triggers at their volumes.
+
+    The signing secret is the one named by the busiest webhook source.
+    """
+    pushed = [wf for wf in engagement.workflows if engagement.app(wf.source).webhooks]
+    if not pushed:
+        raise ConfigError(
+            "The lab needs at least one workflow whose source app sends webhooks "
+            "(apps[].webhooks: true); this engagement has none."
+        )
+    mix: dict[str, float] = {}
+    for wf in pushed:
+        mix[wf.trigger] = mix.get(wf.trigger, 0.0) + wf.events_per_day
+
+    today = sorted(
+        {
+            wf.current.poll_interval_min * 60
+            for wf in engagement.workflows
+            if wf.current.method == "poll" and wf.current.poll_interval_min
+        }
+    )
+    volume: dict[str, float] = {}
+    for wf in pushed:
+        volume[wf.source] = volume.get(wf.source, 0.0) + wf.events_per_day
+    busiest = engagement.app(max(volume, key=lambda app_id: volume[app_id]))
+    env = engagement.secrets[busiest.secret].env if busiest.secret else None
+
+    return LabPlan(
+        event_mix=mix,
+        poll_intervals_s=sorted({*USUAL_INTERVALS_S, *today}),
+        today_intervals_s=today,
+        scale=scale,
+        secret_name=busiest.secret,
+        secret_env=env,
+    )
+
+
+def describe_run(result: LabResult) -> str:
+    """What ran and how long it took, with the lab's own event rate."""
+    window_s = POLLS_PER_WINDOW * max(result.poll_intervals_s)
+    per_day = result.events / window_s * 86400
+    return (
+        f"{result.events} signed webhooks and {len(result.summary) - 1} pollers ran "
+        f"for {result.wall_seconds:.1f} s of real time, standing for "
+        f"{window_s / 60:.0f} simulated minutes at {result.scale:g}x "
+        f"(an arrival rate of {per_day:,.0f} events a day)."
+    )
+
+
+def lab_headline(result: LabResult, plan: LabPlan) -> list[str]:
+    """The lab's measured figures as sentences, polling projected to real volume."""
+    push = result.summary.loc[PUSH]
+    lines = [
+        f"Push, measured on {result.events} signed webhooks: median "
+        f"{push.p50_s * 1000:.1f} ms and p99 {push.p99_s * 1000:.1f} ms from event to "
+        f"durable acknowledgement; {push.missed:.0f} missed."
+    ]
+    for interval in plan.today_intervals_s or plan.poll_intervals_s[-1:]:
+        poll = result.summary.loc[method_label(interval)]
+        calls_a_day = 86400 / interval
+        lines.append(
+            f"Polling every {method_label(interval).removeprefix('poll ')} (today), "
+            f"measured: median {poll.p50_s / 60:.1f} min, worst {poll.max_s / 60:.1f} "
+            f"min. At {plan.events_per_day:g} events a day it costs at least "
+            f"{calls_a_day:.0f} API calls a day, "
+            f"{calls_a_day / plan.events_per_day:.1f} per event."
+        )
+    return lines
 
 
 def method_label(interval_s: float) -> str:
@@ -146,7 +272,9 @@ def run_lab(
 
     records = _records(created, deliveries, polls, scale)
     summary = _summary(records, events, deliveries, polls, attempts)
-    return LabResult(records, summary, scale, wall, events, attempts)
+    return LabResult(
+        records, summary, scale, wall, events, attempts, tuple(poll_intervals_s)
+    )
 
 
 def _validate(
@@ -447,16 +575,48 @@ def plot_latency(result: LabResult) -> Figure:
     return figure
 
 
-def plot_calls(result: LabResult) -> Figure:
-    """Bar chart of requests per event: API calls per poller, webhooks for push."""
-    per_event = result.summary["calls_per_event"]
+def plot_calls(result: LabResult, events_per_day: float | None = None) -> Figure:
+    """API calls per event for each method, measured, and projected to a real volume.
+
+    Push spends no API calls: webhooks arrive at the client and count against no
+    rate limit. Polling spends its calls whether or not anything changed, so the
+    lab's compressed arrival rate flatters it; with ``events_per_day`` a second
+    series shows one call per poll at that volume, the least polling can cost.
+    """
+    api_calls = result.summary["calls_per_event"].copy()
+    api_calls[PUSH] = 0.0
+    window_s = POLLS_PER_WINDOW * max(result.poll_intervals_s)
+    lab_rate = result.events / window_s * 86400
 
     figure = Figure(figsize=(8, 4.5), layout="constrained")
     axes = figure.add_subplot()
-    bars = axes.bar(list(per_event.index), per_event.to_numpy())
+    positions = np.arange(len(api_calls))
+    width = 0.4 if events_per_day else 0.8
+    bars = axes.bar(
+        positions,
+        api_calls.to_numpy(),
+        width,
+        label=f"lab, measured ({lab_rate:,.0f} events/day)",
+    )
     axes.bar_label(bars, fmt="%.2f")
-    axes.set_yscale("log")
-    axes.set_title("Requests per event (push: webhooks; poll: API calls)")
+    tallest = float(api_calls.max())
+    if events_per_day:
+        projected = [0.0] + [
+            86400 / i / events_per_day for i in result.poll_intervals_s
+        ]
+        tallest = max(tallest, *projected)
+        bars = axes.bar(
+            positions + width,
+            projected,
+            width,
+            label=f"at {events_per_day:g} events/day, projected",
+        )
+        axes.bar_label(bars, fmt="%.2f")
+    axes.set_xticks(positions + (width / 2 if events_per_day else 0), api_calls.index)
+    axes.set_yscale("symlog", linthresh=0.01)
+    axes.set_ylim(0, tallest * 4)  # room for the labels above the tallest bar
+    axes.set_title("API calls per event by method (calls/event; push spends none)")
     axes.set_xlabel("method")
-    axes.set_ylabel("requests per event")
+    axes.set_ylabel("API calls per event (calls/event)")
+    axes.legend()
     return figure

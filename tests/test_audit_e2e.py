@@ -1,0 +1,130 @@
+"""The whole audit, end to end, through the installed command on the example.
+
+One real run (module-scoped, about half a minute): papermill executes every chapter,
+the lab chapter delivers real signed webhooks on loopback, and the report is checked
+as a client would receive it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+CHAPTERS = ("01_scope", "02_lab", "03_roi", "04_checklist", "05_docs")
+SECRETS = {
+    "ACME_SHOP_WEBHOOK_SECRET": "whsec_"
+    + base64.b64encode(secrets.token_bytes(24)).decode(),
+    "ACME_BILLING_WEBHOOK_SECRET": "whsec_" + secrets.token_hex(16),
+    "ACME_SHOP_API_TOKEN": "shpat_" + secrets.token_hex(16),
+}
+
+
+@pytest.fixture(scope="module")
+def audit(tmp_path_factory):
+    """Run `hooklab audit` once on the example, with every named secret set."""
+    reports = tmp_path_factory.mktemp("reports")
+    hooklab = Path(sys.executable).with_name("hooklab")
+    env = {**os.environ, **SECRETS}
+    result = subprocess.run(
+        [
+            str(hooklab),
+            "audit",
+            "--reports",
+            str(reports),
+            "--lab-size",
+            "80",
+            "--seed",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result, Path(result.stdout.strip())
+
+
+def test_audit_prints_the_report_folder_and_shows_progress(audit):
+    result, folder = audit
+    assert folder.is_dir()
+    assert folder.parent.name == "acme-shop"
+    assert re.fullmatch(r"\d{8}T\d{6}Z", folder.name)
+    for index, chapter in enumerate(CHAPTERS, start=1):
+        assert re.search(
+            rf"\[{index}/5\] {chapter} \.\.\. done \(\d+\.\d s\)", result.stderr
+        )
+
+
+def test_every_chapter_leaves_a_notebook_and_results(audit):
+    _, folder = audit
+    for chapter in CHAPTERS:
+        assert (folder / f"{chapter}.ipynb").is_file()
+        results = json.loads((folder / f"{chapter[3:]}.results.json").read_text())
+        assert results["headline"], f"{chapter} has no headline"
+    assert (folder / "docs" / "integration.md").is_file()
+
+
+def test_report_has_every_chapter_figures_and_no_errors(audit):
+    _, folder = audit
+    page = (folder / "report.html").read_text(encoding="utf-8")
+
+    titles = re.findall(r'<section class="chapter" id="(\d\d_\w+)">', page)
+    assert titles == list(CHAPTERS)
+    assert page.count('src="data:image/png;base64,') >= 3
+    assert "Traceback" not in page
+    assert "output_error" not in page
+    assert 'href="#02_lab-' in page  # table of contents reaches into chapters
+
+
+def test_report_is_self_contained(audit):
+    """Nothing is fetched from another host when the file is opened."""
+    _, folder = audit
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    assert not re.search(
+        r"""<(script|img|link|iframe)[^>]+(src|href)=["']?(https?:)?//""", page
+    )
+
+
+def test_report_states_its_inputs(audit):
+    _, folder = audit
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    inputs = json.loads((folder / "inputs.results.json").read_text())
+
+    assert inputs["seed"] == 3 and inputs["lab_size"] == 80
+    for key in ("engagement_sha256", "hooklab_version", "started_utc"):
+        assert str(inputs[key]) in page
+
+
+def test_lab_numbers_are_measured_in_this_run(audit):
+    """The lab's figures come from this run's traffic and reach the report."""
+    _, folder = audit
+    lab = json.loads((folder / "lab.results.json").read_text())
+    push = next(row for row in lab["summary"] if row["method"] == "push")
+
+    assert 0 < push["p50_s"] < 1
+    assert push["missed"] == 0
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    assert lab["headline"][0] in page
+
+
+def test_no_secret_value_appears_in_any_output(audit):
+    _, folder = audit
+    files = [path for path in folder.rglob("*") if path.is_file()]
+    assert len(files) >= 12
+    for path in files:
+        data = path.read_bytes()
+        for name, value in SECRETS.items():
+            assert value.encode() not in data, f"{name} leaked into {path}"
+            assert value.split("_", 1)[1].encode() not in data, f"{name} in {path}"
