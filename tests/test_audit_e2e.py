@@ -128,3 +128,58 @@ def test_no_secret_value_appears_in_any_output(audit):
         for name, value in SECRETS.items():
             assert value.encode() not in data, f"{name} leaked into {path}"
             assert value.split("_", 1)[1].encode() not in data, f"{name} in {path}"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium through its driver, both from Debian's packages."""
+    import shutil
+
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver):
+        pytest.skip(
+            "chromium and chromedriver are not installed (.ci/run installs them)"
+        )
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1280,900",
+    ):
+        options.add_argument(flag)
+    with webdriver.Chrome(service=Service(driver), options=options) as chrome:
+        yield chrome
+
+
+def test_report_in_a_browser_shows_every_chapter_and_its_figures(audit, browser):
+    """Opened in Chromium: five chapters, every figure decoded, contents that link."""
+    _, folder = audit
+    browser.get((folder / "report.html").as_uri())
+
+    chapters = browser.execute_script(
+        "return [...document.querySelectorAll('section.chapter h1')]"
+        ".map(h => h.textContent)"
+    )
+    assert len(chapters) == 5
+    assert chapters[1].startswith("Lab: push against polling")
+    widths = browser.execute_script(
+        "return [...document.images].map(img => img.complete ? img.naturalWidth : 0)"
+    )
+    assert len(widths) >= 3 and min(widths) > 100
+    broken_links = browser.execute_script(
+        "return [...document.querySelectorAll('nav a')]"
+        ".filter(a => !document.getElementById(a.hash.slice(1))).length"
+    )
+    assert broken_links == 0
+    lab = json.loads((folder / "lab.results.json").read_text())
+    assert lab["headline"][0] in browser.find_element("tag name", "body").text
+    browser.save_screenshot(str(folder / "screenshot.png"))

@@ -6,7 +6,11 @@ import json
 import re
 
 from hooklab.spec import engagement_hash, example_path
-from hooklab.studies.docs import document_for, write_integration_document
+from hooklab.studies.docs import (
+    demote_headings,
+    document_for,
+    write_integration_document,
+)
 
 
 def _sample_json(document: str) -> dict:
@@ -62,3 +66,11 @@ def test_write_puts_it_under_docs(tmp_path):
     path = write_integration_document("# Doc\n", tmp_path)
     assert path == tmp_path / "docs" / "integration.md"
     assert path.read_text() == "# Doc\n"
+
+
+def test_demote_headings_moves_every_level_down_but_leaves_code_alone():
+    text = "# Title\n\n## Flows\n\nissue #12\n```json\n{}\n```\n"
+    assert (
+        demote_headings(text)
+        == "## Title\n\n### Flows\n\nissue #12\n```json\n{}\n```\n"
+    )

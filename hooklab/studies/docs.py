@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +18,12 @@ from hooklab.spec import Engagement, engagement_hash, example_path
 from hooklab.studies.payloads import make_payload
 from hooklab.studies.scope import Recommendation, human_duration, recommend
 
-__all__ = ["document_for", "integration_document", "write_integration_document"]
+__all__ = [
+    "demote_headings",
+    "document_for",
+    "integration_document",
+    "write_integration_document",
+]
 
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("hooklab.studies", "templates"),
@@ -87,3 +93,8 @@ def write_integration_document(text: str, output_dir: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def demote_headings(markdown: str) -> str:
+    """The document one heading level down, to sit inside a report chapter."""
+    return re.sub(r"^(#{1,5}) ", r"#\1 ", markdown, flags=re.MULTILINE)
