@@ -34,9 +34,12 @@ test: $(TEST_STAMP)  ## run the package tests and the notebooks under nbval
 		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
 lint: $(TEST_STAMP)  ## ruff and mypy
-	$(BIN)/ruff check hooklab tests
-	$(BIN)/ruff format --check hooklab tests
+	$(BIN)/ruff check hooklab tests tools benchmarks
+	$(BIN)/ruff format --check hooklab tests tools benchmarks
 	$(BIN)/mypy
+
+bench: $(TEST_STAMP)  ## speed targets, each measured beside its baseline in one run
+	$(BIN)/python benchmarks/run.py
 
 lab: $(STAMP)  ## open JupyterLab on the notebooks
 	$(BIN)/jupyter lab notebooks/

@@ -1,47 +1,12 @@
-"""The ``hooklab`` command: argument parsing and exit codes only.
-
-Exit codes: 0 success, 1 the work failed (a chapter, a refused delivery), 2 a usage
-or input mistake (a bad option, an invalid engagement file).
-"""
+"""``hooklab audit`` and ``hooklab check``: the workbook's commands."""
 
 from __future__ import annotations
 
-import logging
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import click
 
-from hooklab import __version__
-from hooklab.errors import ConfigError, HooklabError
-
-__all__ = ["main"]
-
-T = TypeVar("T")
-
-
-@click.group(
-    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 88}
-)
-@click.version_option(__version__, prog_name="hooklab")
-@click.option("-v", "--verbose", is_flag=True, help="Log what hooklab does to stderr.")
-def main(verbose: bool) -> None:
-    """hooklab: design and audit webhook and API integrations.
-
-    Start with `hooklab audit`, which runs the whole workbook on the embedded example
-    (Acme Shop) and prints where the report is. Copy templates/engagement.yaml to
-    describe your own client, check it with `hooklab check FILE`, then audit it.
-    """
-    if verbose:
-        logging.basicConfig(
-            level=logging.INFO, format="%(levelname)s %(name)s %(message)s"
-        )
-    else:
-        # papermill warns about every parameter a chapter does not declare; a chapter
-        # may ignore some of the audit's parameters, so keep the progress lines clean.
-        logging.getLogger("papermill").setLevel(logging.ERROR)
+from hooklab.cli._app import main, run_or_exit
 
 
 @main.command()
@@ -97,7 +62,7 @@ def audit(
         else:
             click.echo(f" {state} ({seconds:.1f} s)", err=True)
 
-    result = _run(
+    result = run_or_exit(
         lambda: run_audit(
             engagement,
             reports_dir=reports_dir,
@@ -121,20 +86,8 @@ def check(engagement: str) -> None:
     """
     from hooklab.spec import load_engagement
 
-    loaded = _run(lambda: load_engagement(Path(engagement)))
+    loaded = run_or_exit(lambda: load_engagement(Path(engagement)))
     click.echo(
         f"{engagement}: valid. {loaded.client.name}: {len(loaded.apps)} apps, "
         f"{len(loaded.workflows)} workflows, {len(loaded.secrets)} secrets named."
     )
-
-
-def _run(work: Callable[[], T]) -> T:
-    """Run ``work``, turning hooklab's own errors into a message and an exit code."""
-    try:
-        return work()
-    except ConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    except HooklabError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)

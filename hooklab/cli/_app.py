@@ -1,0 +1,55 @@
+"""The ``hooklab`` command group, and how commands turn errors into exit codes.
+
+Exit codes: 0 success, 1 the work failed (a chapter, a refused delivery), 2 a usage
+or input mistake (a bad option, an invalid engagement file).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+import click
+
+from hooklab import __version__
+from hooklab.errors import ConfigError, HooklabError
+
+__all__ = ["main", "run_or_exit"]
+
+T = TypeVar("T")
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 88}
+)
+@click.version_option(__version__, prog_name="hooklab")
+@click.option("-v", "--verbose", is_flag=True, help="Log what hooklab does to stderr.")
+def main(verbose: bool) -> None:
+    """hooklab: design and audit webhook and API integrations.
+
+    Start with `hooklab audit`, which runs the whole workbook on the embedded example
+    (Acme Shop) and prints where the report is. Copy templates/engagement.yaml to
+    describe your own client, check it with `hooklab check FILE`, then audit it.
+    """
+    if verbose:
+        logging.basicConfig(
+            level=logging.INFO, format="%(levelname)s %(name)s %(message)s"
+        )
+    else:
+        # papermill warns about every parameter a chapter does not declare; a chapter
+        # may ignore some of the audit's parameters, so keep the progress lines clean.
+        logging.getLogger("papermill").setLevel(logging.ERROR)
+
+
+def run_or_exit(work: Callable[[], T]) -> T:
+    """Run ``work``, turning hooklab's own errors into a message and an exit code."""
+    try:
+        return work()
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except HooklabError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
