@@ -94,6 +94,9 @@ class LabResult:
     events: int
     webhook_attempts: int
     poll_intervals_s: tuple[float, ...] = ()
+    #: Unix time at which the simulated window began: pollers ran at
+    #: ``clock_start + k * interval / scale``.
+    clock_start: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,7 @@ class _PollLog:
     """What one poller saw: first detections, repeats, polls and API calls."""
 
     label: str
+    clock_start: float = 0.0
     detections: dict[str, tuple[float, float]] = field(default_factory=dict)
     duplicates: set[str] = field(default_factory=set)
     polls: int = 0
@@ -273,7 +277,14 @@ def run_lab(
     records = _records(created, deliveries, polls, scale)
     summary = _summary(records, events, deliveries, polls, attempts)
     return LabResult(
-        records, summary, scale, wall, events, attempts, tuple(poll_intervals_s)
+        records,
+        summary,
+        scale,
+        wall,
+        events,
+        attempts,
+        tuple(poll_intervals_s),
+        clock_start=polls[0].clock_start,
     )
 
 
@@ -370,6 +381,8 @@ def _timeline(
     ):
         clients = [stack.enter_context(Client(base_url)) for _ in intervals]
         start = time.time() + START_LEAD_S
+        for log in logs:
+            log.clock_start = start
         deadline = start + plan[-1].offset_s + 2 * max(intervals) / scale + 10
 
         futures = [pool.submit(_create_events, http, plan, start, abort)]
