@@ -45,6 +45,7 @@ from hooklab.mockprovider import MockProvider
 from hooklab.receiver import Source, create_app
 from hooklab.servers import serve_in_thread
 from hooklab.signing import Verifier
+from hooklab.simulate import SUMMARY_COLUMNS, poll_label
 from hooklab.spec import Engagement, secret_value
 from hooklab.studies.payloads import make_payload
 
@@ -66,17 +67,6 @@ SCHEME = "standard-webhooks"
 PUSH = "push"
 POLLS_PER_WINDOW = 4
 START_LEAD_S = 0.05
-SUMMARY_COLUMNS = [
-    "p50_s",
-    "p95_s",
-    "p99_s",
-    "max_s",
-    "calls",
-    "calls_per_event",
-    "empty_poll_share",
-    "missed",
-    "duplicated",
-]
 
 
 @dataclass(frozen=True)
@@ -245,9 +235,7 @@ def lab_headline(result: LabResult, plan: LabPlan) -> list[str]:
 
 def method_label(interval_s: float) -> str:
     """Name a polling interval the way the results show it, e.g. "poll 10 min"."""
-    if interval_s % 60 == 0:
-        return f"poll {interval_s / 60:g} min"
-    return f"poll {interval_s:g} s"
+    return poll_label(interval_s)
 
 
 def run_lab(
