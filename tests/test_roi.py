@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from hooklab.studies.roi import compute_roi, plot_roi
+from hooklab.studies.roi import compute_roi, plot_roi, plot_tornado, sensitivity
 
 
 def test_example_worked_figures(example):
@@ -74,3 +74,36 @@ def test_plot_has_titles_units_and_payback_marker(example):
     assert "USD" in money.get_ylabel()
     labels = [line.get_label() for line in money.get_lines()]
     assert any(label.startswith("payback (4.9 weeks)") for label in labels)
+
+
+def test_sensitivity_moves_one_input_at_a_time(example):
+    table = sensitivity(example, swing=0.3)
+
+    base = compute_roi(example).net_12_months
+    assert (table["base"] == base).all()
+    assert set(table.index) >= {"hourly_cost", "cost_per_error", "events_per_day"}
+    # Hourly cost enters only through staff hours saved: 3.51 h * 30 * 0.3 * 52.
+    hourly = table.loc["hourly_cost"]
+    assert hourly.high - base == pytest.approx(3.5117 * 30 * 0.3 * 52, rel=1e-3)
+    assert hourly.low - base == pytest.approx(-(hourly.high - base))
+
+
+def test_sensitivity_is_sorted_widest_first_and_keeps_shares_below_one(example):
+    roi = example.roi.model_copy(update={"time_saved_share": 0.9})
+    table = sensitivity(example.model_copy(update={"roi": roi}), swing=0.5)
+
+    assert list(table["range"]) == sorted(table["range"], reverse=True)
+    saved_all = example.model_copy(
+        update={"roi": roi.model_copy(update={"time_saved_share": 1.0})}
+    )
+    assert table.loc["time_saved_share", "high"] == compute_roi(saved_all).net_12_months
+
+
+def test_tornado_has_a_bar_pair_per_input_and_money_units(example):
+    table = sensitivity(example)
+
+    ax = plot_tornado(table, "USD").axes[0]
+
+    assert len(ax.patches) == 2 * len(table)
+    assert ax.get_xlabel() == "12-month net savings (USD)"
+    assert "±30%" in ax.get_title()

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from hooklab.spec import Engagement, Workflow
 
-__all__ = ["RoiResult", "compute_roi", "plot_roi"]
+__all__ = ["RoiResult", "compute_roi", "plot_roi", "plot_tornado", "sensitivity"]
 
 _WEEKS_A_YEAR = 52
 _DAY_S = 86400
@@ -147,4 +147,84 @@ def plot_roi(result: RoiResult) -> Figure:
     money.set_ylabel(f"net savings ({result.currency})")
     money.set_title(f"Cumulative net savings over 12 months ({result.currency})")
     money.legend()
+    return fig
+
+
+#: The inputs a consultant is least sure of, and how to vary each one.
+_UNCERTAIN_INPUTS: dict[str, str] = {
+    "hourly_cost": "roi",
+    "cost_per_error": "roi",
+    "automated_error_rate": "roi",
+    "time_saved_share": "roi",
+    "implementation_cost": "roi",
+    "upkeep_per_month": "roi",
+    "events_per_day": "workflows",
+    "staff_minutes_per_event": "workflows",
+}
+
+
+def sensitivity(engagement: Engagement, swing: float = 0.3) -> pd.DataFrame:
+    """12-month net with each uncertain input moved ``swing`` down and up alone.
+
+    Shares (rates between 0 and 1) are kept inside that range. Rows are sorted by
+    how far the result moves, widest first: the order of a tornado chart.
+    """
+    base = compute_roi(engagement).net_12_months
+    rows = []
+    for name, section in _UNCERTAIN_INPUTS.items():
+        low = compute_roi(_scaled(engagement, name, section, 1 - swing)).net_12_months
+        high = compute_roi(_scaled(engagement, name, section, 1 + swing)).net_12_months
+        rows.append({"input": name, "low": low, "high": high, "base": base})
+
+    table = pd.DataFrame(rows).set_index("input")
+    table["range"] = (table["high"] - table["low"]).abs()
+    return table.sort_values("range", ascending=False)
+
+
+def _scaled(
+    engagement: Engagement, name: str, section: str, factor: float
+) -> Engagement:
+    if section == "roi":
+        value = getattr(engagement.roi, name) * factor
+        if name in ("automated_error_rate", "time_saved_share"):
+            value = min(value, 1.0)
+        return engagement.model_copy(
+            update={"roi": engagement.roi.model_copy(update={name: value})}
+        )
+    workflows = [
+        wf.model_copy(update={name: getattr(wf, name) * factor})
+        for wf in engagement.workflows
+    ]
+    return engagement.model_copy(update={"workflows": workflows})
+
+
+def plot_tornado(table: pd.DataFrame, currency: str, swing: float = 0.3) -> Figure:
+    """The tornado chart: 12-month net as each input moves, widest bar on top."""
+    fig = Figure(figsize=(8, 4.5), layout="constrained")
+    ax = fig.subplots()
+    rows = table.iloc[::-1]
+    base = float(rows["base"].iloc[0])
+    positions = np.arange(len(rows))
+
+    low_left = rows[["low", "high"]].min(axis=1)
+    ax.barh(
+        positions,
+        rows["low"] - base,
+        left=base,
+        color="tab:red",
+        label=f"input {swing:.0%} lower",
+    )
+    ax.barh(
+        positions,
+        rows["high"] - base,
+        left=base,
+        color="tab:green",
+        label=f"input {swing:.0%} higher",
+    )
+    ax.axvline(base, color="black", linewidth=0.8)
+    ax.set_yticks(positions, [name.replace("_", " ") for name in rows.index])
+    ax.set_xlim(min(float(low_left.min()), base) * 0.9 if base > 0 else None)
+    ax.set_xlabel(f"12-month net savings ({currency})")
+    ax.set_title(f"What moves the 12-month net: each input ±{swing:.0%} ({currency})")
+    ax.legend(loc="lower right", fontsize="small")
     return fig
