@@ -1,12 +1,23 @@
-"""The ledger: a durable record of every webhook delivery, keyed by source and id.
+"""The ledger: a durable record of every webhook delivery and of its processing.
 
 ``SqliteLedger`` keeps one SQLite file in WAL mode with ``synchronous=FULL``, so a
-delivery that ``record`` returned for is on disk and survives a crash. The identity of
-a delivery is ``(source, event_id)``: a repeat is counted, answered ``new=False`` and
-the first copy is kept. Signature headers are never stored.
+delivery that ``record`` or ``record_many`` returned for is on disk and survives a
+crash. The identity of an event is ``(source, event_id)``: a repeat is counted,
+answered ``new=False`` and the first copy is kept. Signature headers are never stored.
 
-Issue 4 will add processing state, dead letters, group commit and a PostgreSQL backend
-behind the same ``Ledger`` interface.
+Each event also has a processing state, changed only through the methods below:
+
+    pending ──claim──► processing ──finish──► done (or stale)
+       ▲                  │  ▲
+       │                  │  └─ lease expired: claimed again
+       └──── failed ◄─────┤ fail, attempts left (retried at ``next_at``)
+                          └──── dead: fail with no attempts left (a dead letter)
+
+    quarantined: stored but not processed (the body could not be decoded)
+
+``requeue`` puts chosen events back to pending, which is how dead letters are replayed.
+``record_many`` writes a whole batch in one transaction, so concurrent requests share
+one commit (see ``hooklab.groupcommit``); ``commits`` counts write transactions.
 """
 
 from __future__ import annotations
@@ -16,17 +27,44 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from hooklab.errors import LedgerError
 
-__all__ = ["Delivery", "Ledger", "Recorded", "SqliteLedger", "storable_headers"]
+__all__ = [
+    "STATUSES",
+    "Claim",
+    "Delivery",
+    "EventState",
+    "Incoming",
+    "Ledger",
+    "Recorded",
+    "SqliteLedger",
+    "Status",
+    "storable_headers",
+]
 
 logger = logging.getLogger(__name__)
+
+Status = Literal[
+    "pending", "processing", "done", "failed", "dead", "quarantined", "stale"
+]
+
+#: Every processing status, in the order a report lists them.
+STATUSES: tuple[Status, ...] = (
+    "pending",
+    "processing",
+    "failed",
+    "done",
+    "stale",
+    "dead",
+    "quarantined",
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -38,8 +76,60 @@ CREATE TABLE IF NOT EXISTS deliveries (
     headers     TEXT NOT NULL,
     repeats     INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (source, event_id)
-)
+);
+CREATE TABLE IF NOT EXISTS processing (
+    source      TEXT NOT NULL,
+    event_id    TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    next_at     REAL NOT NULL,
+    lease_owner TEXT,
+    lease_until REAL,
+    last_error  TEXT,
+    note        TEXT,
+    updated_at  REAL NOT NULL,
+    PRIMARY KEY (source, event_id)
+);
+CREATE INDEX IF NOT EXISTS processing_due ON processing (status, next_at);
+CREATE TABLE IF NOT EXISTS object_versions (
+    scope       TEXT NOT NULL,
+    object_id   TEXT NOT NULL,
+    version     TEXT NOT NULL,
+    PRIMARY KEY (scope, object_id)
+);
+-- Deliveries stored before processing state existed are queued once.
+INSERT OR IGNORE INTO processing (source, event_id, status, next_at, updated_at)
+    SELECT source, event_id, 'pending', received_at, received_at FROM deliveries;
 """
+
+_INSERT_DELIVERY = (
+    "INSERT OR IGNORE INTO deliveries"
+    " (source, event_id, event_type, received_at, body, headers)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+_INSERT_PROCESSING = (
+    "INSERT INTO processing (source, event_id, status, next_at, note, updated_at)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+_EVENT_COLUMNS = (
+    "p.source, p.event_id, d.event_type, p.status, p.attempts, d.received_at,"
+    " p.updated_at, p.next_at, p.lease_until, p.last_error, p.note, d.repeats"
+)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One verified delivery on its way into the ledger.
+
+    ``quarantine`` is the reason the body could not be decoded, or None.
+    """
+
+    source: str
+    event_id: str
+    event_type: str | None
+    body: bytes
+    headers: Mapping[str, str]
+    quarantine: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,8 +153,53 @@ class Delivery:
     repeats: int = 0
 
 
+@dataclass(frozen=True)
+class Claim:
+    """An event a worker holds under a lease until ``lease_until``.
+
+    ``attempt`` counts this one: 1 for the first try.
+    """
+
+    delivery: Delivery
+    worker: str
+    attempt: int
+    lease_until: float
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """The event's identity, ``(source, event_id)``."""
+        return (self.delivery.source, self.delivery.event_id)
+
+
+@dataclass(frozen=True)
+class EventState:
+    """One event's processing state, as ``hooklab ledger list`` shows it."""
+
+    source: str
+    event_id: str
+    event_type: str | None
+    status: Status
+    attempts: int
+    received_at: float
+    updated_at: float
+    next_at: float
+    lease_until: float | None
+    last_error: str | None
+    note: str | None
+    repeats: int
+
+
 class Ledger(Protocol):
-    """What the receiver needs from a store of deliveries."""
+    """What the receiver, the workers and the CLI need from a store of events.
+
+    ``SqliteLedger`` is the embedded implementation; a PostgreSQL one fulfils the
+    same methods with the same meaning.
+    """
+
+    @property
+    def commits(self) -> int:
+        """How many write transactions this handle has committed."""
+        ...
 
     def record(
         self,
@@ -73,16 +208,70 @@ class Ledger(Protocol):
         event_type: str | None,
         body: bytes,
         headers: Mapping[str, str],
+        *,
+        quarantine: str | None = None,
     ) -> Recorded:
         """Store a delivery durably unless its (source, event_id) is known."""
+        ...
+
+    def record_many(self, items: Sequence[Incoming]) -> list[Recorded]:
+        """Store a batch durably in one commit; one outcome per item, in order."""
         ...
 
     def deliveries(self, source: str | None = None) -> list[Delivery]:
         """Return stored deliveries in arrival order, optionally of one source."""
         ...
 
+    def delivery(self, source: str, event_id: str) -> Delivery | None:
+        """Return one stored delivery, or None if the ledger has no such event."""
+        ...
+
     def count(self) -> int:
         """Return how many distinct deliveries are stored."""
+        ...
+
+    def claim(
+        self, worker: str, *, now: float, lease_s: float, limit: int = 1
+    ) -> list[Claim]:
+        """Lease up to ``limit`` due events to ``worker``, oldest first."""
+        ...
+
+    def finish(
+        self, claim: Claim, *, now: float, status: Status = "done", note: str = ""
+    ) -> bool:
+        """Mark a claimed event done (or stale); False if the lease was lost."""
+        ...
+
+    def fail(
+        self, claim: Claim, *, now: float, error: str, retry_at: float | None
+    ) -> bool:
+        """Schedule a retry at ``retry_at``, or bury the event when it is None."""
+        ...
+
+    def advance_version(self, scope: str, object_id: str, version: object) -> bool:
+        """Move an object's last applied version forward; False if it is older."""
+        ...
+
+    def events(
+        self,
+        *,
+        status: Status | None = None,
+        since: float | None = None,
+        event_id: str | None = None,
+    ) -> list[EventState]:
+        """Return processing states in arrival order, filtered as asked."""
+        ...
+
+    def requeue(self, keys: Iterable[tuple[str, str]], *, now: float) -> int:
+        """Put the given events back to pending with fresh attempts; return how many."""
+        ...
+
+    def stats(self) -> dict[str, int]:
+        """Return how many events have each status (every status, zeros included)."""
+        ...
+
+    def next_due(self) -> float | None:
+        """When the earliest waiting event becomes due, or None if none waits."""
         ...
 
     def close(self) -> None:
@@ -102,12 +291,22 @@ def storable_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 class SqliteLedger:
-    """A ledger in one SQLite file (WAL, synchronous=FULL), safe across threads."""
+    """A ledger in one SQLite file (WAL, synchronous=FULL), safe across threads.
 
-    def __init__(self, path: str | Path) -> None:
+    ``clock`` stamps arrival times (``time.time`` unless a test injects one).
+
+    Several processes may open the same file: SQLite serialises their writers and a
+    claimed event is leased to one worker at a time.
+    """
+
+    def __init__(
+        self, path: str | Path, *, clock: Callable[[], float] = time.time
+    ) -> None:
         self.path = Path(path)
+        self.clock = clock
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        self._commits = 0
 
         try:
             self._conn = self._open()
@@ -125,6 +324,11 @@ class SqliteLedger:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    @property
+    def commits(self) -> int:
+        """How many write transactions this handle has committed."""
+        return self._commits
+
     def record(
         self,
         source: str,
@@ -132,24 +336,24 @@ class SqliteLedger:
         event_type: str | None,
         body: bytes,
         headers: Mapping[str, str],
+        *,
+        quarantine: str | None = None,
     ) -> Recorded:
         """Store a delivery durably unless its (source, event_id) is known."""
-        received_at = time.time()
-        stored_headers = json.dumps(storable_headers(headers), sort_keys=True)
+        item = Incoming(source, event_id, event_type, body, headers, quarantine)
 
-        with self._guard("record") as conn, conn:
-            inserted = conn.execute(
-                "INSERT OR IGNORE INTO deliveries"
-                " (source, event_id, event_type, received_at, body, headers)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (source, event_id, event_type, received_at, body, stored_headers),
-            ).rowcount
-            if inserted:
-                return Recorded(new=True, received_at=received_at)
+        return self.record_many([item])[0]
 
-            return Recorded(
-                new=False, received_at=_count_repeat(conn, source, event_id)
-            )
+    def record_many(self, items: Sequence[Incoming]) -> list[Recorded]:
+        """Store a batch durably in one commit; one outcome per item, in order.
+
+        Two items with the same identity in one batch are one new event and one
+        repeat, exactly as if they had come one after the other.
+        """
+        received_at = self.clock()
+
+        with self._write("record") as conn:
+            return [_insert(conn, item, received_at) for item in items]
 
     def deliveries(self, source: str | None = None) -> list[Delivery]:
         """Return stored deliveries in arrival order, optionally of one source."""
@@ -163,11 +367,160 @@ class SqliteLedger:
 
         return [_delivery(row) for row in rows]
 
+    def delivery(self, source: str, event_id: str) -> Delivery | None:
+        """Return one stored delivery, or None if the ledger has no such event."""
+        query = (
+            "SELECT source, event_id, event_type, received_at, body, headers, repeats"
+            " FROM deliveries WHERE source = ? AND event_id = ?"
+        )
+
+        with self._guard("read") as conn:
+            row = conn.execute(query, (source, event_id)).fetchone()
+
+        return None if row is None else _delivery(row)
+
     def count(self) -> int:
         """Return how many distinct deliveries are stored."""
         with self._guard("count") as conn:
             (total,) = conn.execute("SELECT COUNT(*) FROM deliveries").fetchone()
         return int(total)
+
+    def claim(
+        self, worker: str, *, now: float, lease_s: float, limit: int = 1
+    ) -> list[Claim]:
+        """Lease up to ``limit`` due events to ``worker``, oldest first.
+
+        Due means pending, failed with its retry time reached, or processing under a
+        lease that expired (its worker died); each claim counts one attempt.
+        """
+        lease_until = now + lease_s
+
+        with self._write("claim") as conn:
+            rows = conn.execute(
+                "UPDATE processing SET status = 'processing', attempts = attempts + 1,"
+                " lease_owner = ?, lease_until = ?, updated_at = ?"
+                " WHERE rowid IN (SELECT rowid FROM processing"
+                "   WHERE (status IN ('pending', 'failed') AND next_at <= ?)"
+                "      OR (status = 'processing' AND lease_until <= ?)"
+                "   ORDER BY next_at LIMIT ?)"
+                " RETURNING source, event_id, attempts",
+                (worker, lease_until, now, now, now, limit),
+            ).fetchall()
+            claims = [
+                Claim(_read_delivery(conn, src, eid), worker, int(n), lease_until)
+                for src, eid, n in rows
+            ]
+
+        return sorted(claims, key=lambda c: c.delivery.received_at)
+
+    def finish(
+        self, claim: Claim, *, now: float, status: Status = "done", note: str = ""
+    ) -> bool:
+        """Mark a claimed event done (or stale); False if the lease was lost."""
+        if status not in ("done", "stale"):
+            raise LedgerError(f"finish takes status done or stale, not {status!r}.")
+
+        return self._settle(
+            claim,
+            "status = ?, note = ?, last_error = NULL",
+            (status, note or None),
+            now,
+        )
+
+    def fail(
+        self, claim: Claim, *, now: float, error: str, retry_at: float | None
+    ) -> bool:
+        """Schedule a retry at ``retry_at``, or bury the event when it is None."""
+        if retry_at is None:
+            return self._settle(claim, "status = 'dead', last_error = ?", (error,), now)
+
+        return self._settle(
+            claim,
+            "status = 'failed', last_error = ?, next_at = ?",
+            (error, retry_at),
+            now,
+        )
+
+    def advance_version(self, scope: str, object_id: str, version: object) -> bool:
+        """Move an object's last applied version forward; False if it is older.
+
+        Versions compare as numbers or timestamps when both sides read as one,
+        otherwise as text; an equal version is not older.
+        """
+        with self._write("order") as conn:
+            row = conn.execute(
+                "SELECT version FROM object_versions WHERE scope = ? AND object_id = ?",
+                (scope, object_id),
+            ).fetchone()
+            if row is not None and _older(version, json.loads(row[0])):
+                return False
+
+            conn.execute(
+                "INSERT OR REPLACE INTO object_versions VALUES (?, ?, ?)",
+                (scope, object_id, json.dumps(version)),
+            )
+            return True
+
+    def events(
+        self,
+        *,
+        status: Status | None = None,
+        since: float | None = None,
+        event_id: str | None = None,
+    ) -> list[EventState]:
+        """Return processing states in arrival order, filtered as asked."""
+        query = (
+            f"SELECT {_EVENT_COLUMNS} FROM processing p JOIN deliveries d"
+            " USING (source, event_id)"
+            " WHERE (? IS NULL OR p.status = ?) AND (? IS NULL OR d.received_at >= ?)"
+            " AND (? IS NULL OR p.event_id = ?) ORDER BY d.rowid"
+        )
+        params = (status, status, since, since, event_id, event_id)
+
+        with self._guard("read") as conn:
+            rows = conn.execute(query, params).fetchall()
+
+        return [EventState(*row) for row in rows]
+
+    def requeue(self, keys: Iterable[tuple[str, str]], *, now: float) -> int:
+        """Put the given events back to pending with fresh attempts; return how many.
+
+        The event keeps its identity, so every action sees the same idempotency
+        key as on its first run.
+        """
+        with self._write("requeue") as conn:
+            changed = conn.executemany(
+                "UPDATE processing SET status = 'pending', attempts = 0, next_at = ?,"
+                " lease_owner = NULL, lease_until = NULL, updated_at = ?"
+                " WHERE source = ? AND event_id = ?",
+                [(now, now, source, event_id) for source, event_id in keys],
+            ).rowcount
+
+        return int(changed)
+
+    def stats(self) -> dict[str, int]:
+        """Return how many events have each status (every status, zeros included)."""
+        with self._guard("read") as conn:
+            rows = conn.execute(
+                "SELECT status, COUNT(*) FROM processing GROUP BY status"
+            ).fetchall()
+
+        counts = {str(status): int(n) for status, n in rows}
+        return {status: counts.get(status, 0) for status in STATUSES}
+
+    def next_due(self) -> float | None:
+        """When the earliest waiting event becomes due, or None if none waits."""
+        with self._guard("read") as conn:
+            (waiting,) = conn.execute(
+                "SELECT MIN(next_at) FROM processing"
+                " WHERE status IN ('pending', 'failed')"
+            ).fetchone()
+            (leased,) = conn.execute(
+                "SELECT MIN(lease_until) FROM processing WHERE status = 'processing'"
+            ).fetchone()
+
+        due = [float(t) for t in (waiting, leased) if t is not None]
+        return min(due) if due else None
 
     def close(self) -> None:
         """Close the file; later calls raise LedgerError. Closing twice is harmless."""
@@ -176,19 +529,54 @@ class SqliteLedger:
                 self._conn.close()
                 self._conn = None
 
+    def _settle(
+        self, claim: Claim, assignments: str, values: tuple[Any, ...], now: float
+    ) -> bool:
+        """Apply ``assignments`` if ``claim`` still holds the lease; say if it did."""
+        source, event_id = claim.key
+
+        with self._write("settle") as conn:
+            changed = conn.execute(
+                f"UPDATE processing SET {assignments}, lease_owner = NULL,"
+                " lease_until = NULL, updated_at = ?"
+                " WHERE source = ? AND event_id = ? AND status = 'processing'"
+                " AND lease_owner = ? AND attempts = ?",
+                (*values, now, source, event_id, claim.worker, claim.attempt),
+            ).rowcount
+
+        if not changed:
+            logger.warning("ledger.lease_lost", extra={"event_id": event_id})
+        return bool(changed)
+
     def _open(self) -> sqlite3.Connection:
         # One connection shared under a lock: SQLite serialises writers anyway, and
-        # the receiver calls from a thread pool, hence check_same_thread=False.
-        conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        # the receiver calls from other threads, hence check_same_thread=False.
+        # isolation_level=None: transactions are begun explicitly in _write.
+        conn = sqlite3.connect(
+            self.path, check_same_thread=False, timeout=30, isolation_level=None
+        )
         (mode,) = conn.execute("PRAGMA journal_mode=WAL").fetchone()
         if str(mode).lower() != "wal":
             conn.close()
             raise LedgerError(f"The ledger {self.path} cannot use WAL mode ({mode}).")
 
         conn.execute("PRAGMA synchronous=FULL")
-        conn.execute(_SCHEMA)
-        conn.commit()
+        conn.executescript(f"BEGIN IMMEDIATE; {_SCHEMA}; COMMIT;")
         return conn
+
+    @contextmanager
+    def _write(self, action: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction: BEGIN IMMEDIATE, then COMMIT or ROLLBACK."""
+        with self._guard(action) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+            conn.execute("COMMIT")
+            self._commits += 1
 
     @contextmanager
     def _guard(self, action: str) -> Iterator[sqlite3.Connection]:
@@ -208,6 +596,25 @@ class SqliteLedger:
         return self._conn
 
 
+def _insert(conn: sqlite3.Connection, item: Incoming, received_at: float) -> Recorded:
+    """Insert one delivery and its processing row, or count it as a repeat."""
+    headers = json.dumps(storable_headers(item.headers), sort_keys=True)
+    inserted = conn.execute(
+        _INSERT_DELIVERY,
+        (item.source, item.event_id, item.event_type, received_at, item.body, headers),
+    ).rowcount
+    if not inserted:
+        first = _count_repeat(conn, item.source, item.event_id)
+        return Recorded(new=False, received_at=first)
+
+    status = "pending" if item.quarantine is None else "quarantined"
+    conn.execute(
+        _INSERT_PROCESSING,
+        (item.source, item.event_id, status, received_at, item.quarantine, received_at),
+    )
+    return Recorded(new=True, received_at=received_at)
+
+
 def _count_repeat(conn: sqlite3.Connection, source: str, event_id: str) -> float:
     """Count one more copy of a known delivery and return its first arrival time."""
     conn.execute(
@@ -222,6 +629,15 @@ def _count_repeat(conn: sqlite3.Connection, source: str, event_id: str) -> float
     return float(received_at)
 
 
+def _read_delivery(conn: sqlite3.Connection, source: str, event_id: str) -> Delivery:
+    row = conn.execute(
+        "SELECT source, event_id, event_type, received_at, body, headers, repeats"
+        " FROM deliveries WHERE source = ? AND event_id = ?",
+        (source, event_id),
+    ).fetchone()
+    return _delivery(row)
+
+
 def _delivery(row: Any) -> Delivery:
     source, event_id, event_type, received_at, body, headers, repeats = row
 
@@ -234,3 +650,27 @@ def _delivery(row: Any) -> Delivery:
         headers=json.loads(str(headers)),
         repeats=int(repeats),
     )
+
+
+def _older(version: object, applied: object) -> bool:
+    """Whether ``version`` comes before ``applied``."""
+    left, right = _comparable(version), _comparable(applied)
+    if isinstance(left, float) and isinstance(right, float):
+        return left < right
+    return str(version) < str(applied)
+
+
+def _comparable(version: object) -> float | str:
+    """A number for numbers, numeric text and ISO-8601 timestamps; else the text."""
+    if isinstance(version, int | float) and not isinstance(version, bool):
+        return float(version)
+
+    text = str(version)
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return text

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import httpx
@@ -45,10 +46,16 @@ async def deliver(
     msg_id: str,
     timestamp: int | None = None,
     timeout: float = 15.0,
+    extra_headers: Mapping[str, str] | None = None,
 ) -> Attempt:
-    """Sign ``body`` with ``scheme`` and POST it to ``url`` once."""
-    headers = sign(scheme, secret, body, timestamp=timestamp, msg_id=msg_id)
-    headers["content-type"] = "application/json"
+    """Sign ``body`` with ``scheme`` and POST it to ``url`` once.
+
+    ``extra_headers`` are sent too; the fresh signature headers win over any of
+    them with the same name.
+    """
+    headers = httpx.Headers({"content-type": "application/json"})
+    headers.update(extra_headers or {})
+    headers.update(sign(scheme, secret, body, timestamp=timestamp, msg_id=msg_id))
     started_at = time.time()
 
     try:

@@ -10,18 +10,19 @@ from pathlib import Path
 import pytest
 
 from hooklab.errors import LedgerError
-from hooklab.ledger import SqliteLedger, storable_headers
+from hooklab.ledger import STATUSES, Incoming, SqliteLedger, storable_headers
 
 HEADERS = {
     "Content-Type": "application/json",
     "webhook-id": "msg_1",
     "webhook-signature": "v1,c2lnbmF0dXJl",
 }
+NOW = 1_750_000_000.0
 
 
 @pytest.fixture
 def ledger(tmp_path: Path) -> Iterator[SqliteLedger]:
-    with SqliteLedger(tmp_path / "ledger.db") as opened:
+    with SqliteLedger(tmp_path / "ledger.db", clock=lambda: NOW) as opened:
         yield opened
 
 
@@ -142,3 +143,152 @@ def test_record_after_close_raises_ledger_error(tmp_path: Path) -> None:
 def test_open_unwritable_path_raises_ledger_error(tmp_path: Path) -> None:
     with pytest.raises(LedgerError, match="cannot be opened"):
         SqliteLedger(tmp_path / "missing-dir" / "ledger.db")
+
+
+def _store(ledger: SqliteLedger, *ids: str, source: str = "shop") -> None:
+    ledger.record_many([Incoming(source, i, "order.created", b"{}", {}) for i in ids])
+
+
+def test_record_many_one_commit_for_whole_batch(ledger: SqliteLedger) -> None:
+    before = ledger.commits
+
+    _store(ledger, "evt_1", "evt_2", "evt_3")
+
+    assert ledger.commits == before + 1
+    assert ledger.count() == 3
+
+
+def test_record_many_same_id_twice_in_batch_is_new_then_repeat(
+    ledger: SqliteLedger,
+) -> None:
+    item = Incoming("shop", "evt_1", None, b"{}", {})
+
+    outcomes = ledger.record_many([item, item])
+
+    assert [o.new for o in outcomes] == [True, False]
+    assert ledger.stats()["pending"] == 1
+
+
+def test_record_quarantined_is_stored_but_never_claimed(ledger: SqliteLedger) -> None:
+    ledger.record("shop", "evt_q", None, b"\xff", {}, quarantine="not UTF-8")
+
+    assert ledger.claim("w", now=NOW + 60, lease_s=5) == []
+    [state] = ledger.events()
+    assert (state.status, state.note) == ("quarantined", "not UTF-8")
+
+
+def test_claim_due_event_leases_it_once(ledger: SqliteLedger) -> None:
+    _store(ledger, "evt_1")
+
+    [claim] = ledger.claim("w1", now=NOW + 1, lease_s=30)
+
+    assert (claim.key, claim.attempt, claim.worker) == (("shop", "evt_1"), 1, "w1")
+    assert ledger.claim("w2", now=NOW + 2, lease_s=30) == []
+    assert ledger.stats()["processing"] == 1
+
+
+def test_claim_expired_lease_is_taken_again_as_next_attempt(
+    ledger: SqliteLedger,
+) -> None:
+    _store(ledger, "evt_1")
+    [first] = ledger.claim("dead-worker", now=NOW + 1, lease_s=30)
+
+    [again] = ledger.claim("w2", now=NOW + 31, lease_s=30)
+
+    assert (again.worker, again.attempt) == ("w2", 2)
+    assert not ledger.finish(first, now=NOW + 32)
+    assert ledger.finish(again, now=NOW + 32)
+    assert ledger.stats()["done"] == 1
+
+
+def test_fail_with_retry_time_waits_until_then(ledger: SqliteLedger) -> None:
+    _store(ledger, "evt_1")
+    [claim] = ledger.claim("w", now=NOW + 1, lease_s=30)
+
+    assert ledger.fail(claim, now=NOW + 2, error="boom", retry_at=NOW + 10)
+
+    assert ledger.claim("w", now=NOW + 9, lease_s=30) == []
+    assert ledger.next_due() == NOW + 10
+    [retry] = ledger.claim("w", now=NOW + 10, lease_s=30)
+    assert retry.attempt == 2
+    [state] = ledger.events()
+    assert (state.status, state.last_error) == ("processing", "boom")
+
+
+def test_fail_without_retry_buries_then_requeue_revives(ledger: SqliteLedger) -> None:
+    _store(ledger, "evt_1")
+    [claim] = ledger.claim("w", now=NOW + 1, lease_s=30)
+    ledger.fail(claim, now=NOW + 2, error="always", retry_at=None)
+    assert [e.event_id for e in ledger.events(status="dead")] == ["evt_1"]
+
+    assert ledger.requeue([("shop", "evt_1")], now=NOW + 3) == 1
+
+    [again] = ledger.claim("w", now=NOW + 3, lease_s=30)
+    assert again.attempt == 1
+    assert again.delivery.event_id == "evt_1"
+
+
+def test_stats_lists_every_status(ledger: SqliteLedger) -> None:
+    _store(ledger, "evt_1", "evt_2")
+
+    stats = ledger.stats()
+
+    assert set(stats) == set(STATUSES)
+    assert (stats["pending"], stats["dead"]) == (2, 0)
+
+
+def test_events_filters_by_status_since_and_id(ledger: SqliteLedger) -> None:
+    _store(ledger, "evt_1", "evt_2")
+    [claim] = ledger.claim("w", now=NOW + 1, lease_s=30, limit=1)
+    ledger.finish(claim, now=NOW + 2)
+
+    assert [e.event_id for e in ledger.events(status="done")] == ["evt_1"]
+    assert [e.event_id for e in ledger.events(event_id="evt_2")] == ["evt_2"]
+    assert ledger.events(since=NOW * 10) == []
+
+
+@pytest.mark.parametrize(
+    ("applied", "incoming", "accepted"),
+    [
+        (2, 1, False),
+        (2, 2, True),
+        (2, 10, True),
+        ("2024-05-01T10:00:00Z", "2024-05-01T09:59:59+00:00", False),
+        ("2024-05-01T10:00:00Z", "2024-05-01T12:00:00+02:00", True),
+        ("v2", "v1", False),
+    ],
+    ids=["older-int", "equal", "newer-int", "older-time", "same-instant", "text"],
+)
+def test_advance_version_refuses_only_older(
+    ledger: SqliteLedger, applied: object, incoming: object, accepted: bool
+) -> None:
+    assert ledger.advance_version("wf", "order_1", applied)
+
+    assert ledger.advance_version("wf", "order_1", incoming) is accepted
+
+
+def test_advance_version_other_object_is_independent(ledger: SqliteLedger) -> None:
+    ledger.advance_version("wf", "order_1", 5)
+
+    assert ledger.advance_version("wf", "order_2", 1)
+    assert ledger.advance_version("other-wf", "order_1", 1)
+
+
+def test_open_issue2_ledger_queues_its_deliveries(tmp_path: Path) -> None:
+    """A ledger written before processing state existed gets pending events."""
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "CREATE TABLE deliveries (source TEXT NOT NULL, event_id TEXT NOT NULL,"
+        " event_type TEXT, received_at REAL NOT NULL, body BLOB NOT NULL,"
+        " headers TEXT NOT NULL, repeats INTEGER NOT NULL DEFAULT 0,"
+        " PRIMARY KEY (source, event_id))"
+    )
+    conn.execute(
+        "INSERT INTO deliveries VALUES ('shop', 'e1', NULL, 1.0, x'7b7d', '{}', 0)"
+    )
+    conn.commit()
+    conn.close()
+
+    with SqliteLedger(path) as opened:
+        assert opened.stats()["pending"] == 1
