@@ -164,7 +164,7 @@ def plot_outage(impact: OutageImpact) -> Figure:
     ax.set_yticks(range(len(colours)), list(colours))
     ax.set_xlabel("time (h)")
     ax.set_title("Events during an endpoint outage, by how they reach the client (h)")
-    ax.legend(loc="upper right", fontsize="small")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
     return fig
 
 
