@@ -260,18 +260,13 @@ def simulate_push(
 
 
 def simulate_hybrid(
-    arrivals: Floats,
-    push: PushPolicy,
-    backfill: PollPolicy,
-    horizon_s: float,
-    rng: np.random.Generator,
+    arrivals: Floats, pushed: MethodOutcome, backfill: PollPolicy, horizon_s: float
 ) -> MethodOutcome:
-    """Push, with a backfill poll that finds what push missed.
+    """Push (as ``pushed`` delivered it), with a backfill that finds what it missed.
 
     The backfill lists every event since its last run, so its calls are those of
     polling at the backfill interval; an event push missed is seen by the backfill.
     """
-    pushed = simulate_push(arrivals, push, rng)
     swept = simulate_poll(arrivals, backfill, horizon_s)
     latency = np.fmin(pushed.latency_s, swept.latency_s)
     recovered = float(np.isnan(pushed.latency_s).sum())
@@ -341,14 +336,15 @@ def simulate(
         arrivals = np.sort(np.asarray(arrivals, dtype=np.float64))
     horizon = days * DAY_S
 
-    outcomes = {"push": simulate_push(arrivals, push, rng)}
+    pushed = simulate_push(arrivals, push, rng)
+    outcomes = {"push": pushed}
     for interval in poll_intervals_s:
         policy = PollPolicy(interval, page_size, rate_limit_per_s)
         outcomes[poll_label(interval)] = simulate_poll(arrivals, policy, horizon)
     if backfill_s:
         backfill = PollPolicy(backfill_s, page_size, rate_limit_per_s)
         outcomes[f"hybrid ({poll_label(backfill_s).removeprefix('poll ')})"] = (
-            simulate_hybrid(arrivals, push, backfill, horizon, rng)
+            simulate_hybrid(arrivals, pushed, backfill, horizon)
         )
     return summarise(outcomes, int(arrivals.size))
 

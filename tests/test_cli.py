@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -113,3 +114,34 @@ def test_audit_with_a_failing_chapter_exits_1_naming_it(tmp_path):
     assert "error: Chapter 01_divide failed in cell 3" in result.stderr
     assert "ZeroDivisionError: division by zero" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_simulate_prints_every_method_as_json():
+    args = [
+        "simulate",
+        "--events-per-day",
+        "200",
+        "--days",
+        "2",
+        "--interval",
+        "5",
+        "--json",
+    ]
+
+    result = CliRunner().invoke(main, args)
+
+    assert result.exit_code == 0, result.output
+    rows = {row["method"]: row for row in json.loads(result.output)}
+    assert list(rows) == ["push", "poll 5 min", "hybrid (60 min)"]
+    assert rows["push"]["empty_poll_share"] is None  # NaN becomes null
+    assert rows["poll 5 min"]["p50_s"] == pytest.approx(150, rel=0.15)
+
+
+def test_simulate_table_and_bad_volume():
+    table = CliRunner().invoke(main, ["simulate", "--events-per-day", "50"])
+    assert table.exit_code == 0
+    assert "poll 15 min" in table.output and "p99_s" in table.output
+
+    bad = CliRunner().invoke(main, ["simulate", "--events-per-day", "0"])
+    assert bad.exit_code == 2
+    assert "Invalid value for '--events-per-day'" in bad.output

@@ -84,11 +84,9 @@ def test_push_retries_follow_the_schedule_until_the_provider_gives_up():
 def test_hybrid_backfill_recovers_every_event_push_missed():
     arrivals = np.linspace(0, 86400, 1000, endpoint=False)
     push = PushPolicy(failure_rate=1.0)  # the endpoint is down all day
-    backfill = PollPolicy(900)
+    pushed = simulate_push(arrivals, push, np.random.default_rng(3))
 
-    outcome = simulate_hybrid(
-        arrivals, push, backfill, horizon_s=86400, rng=np.random.default_rng(3)
-    )
+    outcome = simulate_hybrid(arrivals, pushed, PollPolicy(900), horizon_s=86400)
 
     assert outcome.missed == 0
     assert outcome.extra["recovered_by_backfill"] == 1000
