@@ -54,7 +54,11 @@ def serve_in_thread(
 ) -> Iterator[RunningServer]:
     """Serve ``app`` on a free loopback port until the block exits."""
     sock = _bind_loopback(host)
-    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5)
+    # proxy_headers off: uvicorn would otherwise rewrite the client address from
+    # X-Forwarded-For on loopback; the receiver applies its own trusted-proxy rule.
+    config = uvicorn.Config(
+        app, log_level="warning", timeout_graceful_shutdown=5, proxy_headers=False
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="hooklab-asgi"

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
-from collections.abc import Iterator
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
+from hooklab.actions import Event
+from hooklab.errors import ConfigError
 from hooklab.ledger import SqliteLedger
-from hooklab.receiver import Source, create_app
+from hooklab.loadgen import encode_post, run_load
+from hooklab.metrics import Metrics
+from hooklab.processing import Pipeline, Processor
+from hooklab.receiver import Guard, Source, create_app
 from hooklab.servers import serve_in_thread
 from hooklab.signing import Verifier, sign
 
@@ -148,3 +158,306 @@ def test_server_stays_up_after_bad_input(client: httpx.Client) -> None:
 
 def test_get_on_hook_route_is_method_not_allowed(client: httpx.Client) -> None:
     assert client.get("/hooks/shop").status_code == 405
+
+
+def _guarded(
+    ledger: SqliteLedger, guard: Guard, metrics: Metrics | None = None
+) -> Starlette:
+    sources = {
+        "shop": Source("shop", Verifier(SCHEME, SECRET)),
+        "billing": Source("billing", Verifier(SCHEME, SECRET)),
+    }
+    return create_app(sources, ledger, guard=guard, metrics=metrics)
+
+
+@pytest.fixture
+def metrics() -> Metrics:
+    return Metrics()
+
+
+@pytest.fixture
+def strict(ledger: SqliteLedger, metrics: Metrics) -> Iterator[httpx.Client]:
+    """A receiver with a short body timeout and a small size limit."""
+    guard = Guard.build(max_body_bytes=LIMIT, body_timeout_s=0.3)
+
+    with (
+        serve_in_thread(_guarded(ledger, guard, metrics)) as server,
+        httpx.Client(base_url=server.url) as http,
+    ):
+        yield http
+
+
+def _stalled_post(
+    base_url: str, declared: int, sent: bytes
+) -> tuple[int, dict[str, str]]:
+    """Declare ``declared`` body bytes, send fewer and wait for the answer."""
+    url = httpx.URL(base_url)
+    headers = sign(SCHEME, SECRET, b"x" * declared, msg_id="slow")
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    request = (
+        f"POST /hooks/shop HTTP/1.1\r\nHost: {url.host}\r\n{head}"
+        f"Content-Length: {declared}\r\n\r\n"
+    ).encode()
+
+    with socket.create_connection((url.host, url.port), timeout=5) as sock:
+        sock.sendall(request + sent)
+        raw = _read_response(sock)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), json.loads(body)
+
+
+def _read_response(sock: socket.socket) -> bytes:
+    """Read one response whose body length is in its Content-Length header."""
+    raw = b""
+    while b"\r\n\r\n" not in raw:
+        raw += sock.recv(65536)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
+def test_post_slow_client_never_finishing_body_is_timed_out(
+    strict: httpx.Client, ledger: SqliteLedger
+) -> None:
+    started = time.monotonic()
+
+    status, answer = _stalled_post(str(strict.base_url), 100, b"x" * 10)
+
+    assert (status, answer["error"]) == (408, "timeout")
+    assert time.monotonic() - started < 3
+    assert ledger.count() == 0
+    assert strict.get("/healthz").json() == {"ok": True}
+
+
+def _bad_inputs(client: httpx.Client) -> dict[str, httpx.Response]:
+    """Every kind of bad delivery, each sent once."""
+    body = b'{"type": "order.created"}'
+    signed = sign(SCHEME, SECRET, body, msg_id="msg_bad")
+    old = sign(
+        SCHEME, SECRET, body, msg_id="msg_old", timestamp=int(time.time()) - 3600
+    )
+    return {
+        "oversized": _post(client, b"x" * (LIMIT + 1), msg_id="big"),
+        "unknown-source": _post(client, body, source="nobody"),
+        "missing-headers": client.post("/hooks/shop", content=body),
+        "malformed-signature": client.post(
+            "/hooks/shop", content=body, headers={**signed, "webhook-signature": "v1"}
+        ),
+        "malformed-timestamp": client.post(
+            "/hooks/shop", content=body, headers={**signed, "webhook-timestamp": "soon"}
+        ),
+        "forged": _post(client, body, secret=OTHER_SECRET, msg_id="forged"),
+        "stale-timestamp": client.post("/hooks/shop", content=body, headers=old),
+        "empty": _post(client, b"", msg_id="empty"),
+        "invalid-json": _post(client, b"{oops", msg_id="bad-json"),
+        "invalid-utf8": _post(client, b'{"a": "\xff"}', msg_id="bad-utf8"),
+    }
+
+
+EXPECTED_BAD = {
+    "oversized": (413, "size"),
+    "unknown-source": (404, "source"),
+    "missing-headers": (401, "signature"),
+    "malformed-signature": (401, "signature"),
+    "malformed-timestamp": (401, "signature"),
+    "forged": (401, "signature"),
+    "stale-timestamp": (401, "signature"),
+    "empty": (400, "empty"),
+}
+
+
+def test_bad_inputs_each_get_status_and_reason_and_lose_nothing(
+    strict: httpx.Client, ledger: SqliteLedger, metrics: Metrics
+) -> None:
+    assert _post(strict, b'{"type": "order.created"}', msg_id="kept").is_success
+
+    answers = _bad_inputs(strict)
+
+    for name, (status, error) in EXPECTED_BAD.items():
+        answer = answers[name]
+        assert (name, answer.status_code, answer.json()["error"]) == (
+            name,
+            status,
+            error,
+        )
+        assert answer.json()["reason"].endswith((".", ")"))
+    for name in ("invalid-json", "invalid-utf8"):
+        assert answers[name].status_code == 202
+        assert answers[name].json()["accepted"] is True
+    assert strict.get("/healthz").json() == {"ok": True}
+    states = {e.event_id: e.status for e in ledger.events()}
+    assert states == {
+        "kept": "pending",
+        "bad-json": "quarantined",
+        "bad-utf8": "quarantined",
+    }
+    assert metrics.value("refused", ("reason", "signature")) == 5
+    assert SECRET not in str([a.text for a in answers.values()])
+
+
+def test_post_same_id_from_two_sources_is_two_events(
+    strict: httpx.Client, ledger: SqliteLedger
+) -> None:
+    first = _post(strict, b'{"type": "a"}', msg_id="same", source="shop")
+    second = _post(strict, b'{"type": "a"}', msg_id="same", source="billing")
+
+    assert (first.json()["duplicate"], second.json()["duplicate"]) == (False, False)
+    assert ledger.count() == 2
+
+
+async def _post_concurrently(
+    base_url: str, bodies: list[tuple[str, bytes]], connections: int = 32
+) -> list[httpx.Response]:
+    limits = httpx.Limits(max_connections=connections)
+    async with httpx.AsyncClient(base_url=base_url, limits=limits) as client:
+        posts = [
+            client.post(
+                "/hooks/shop",
+                content=body,
+                headers=sign(SCHEME, SECRET, body, msg_id=i),
+            )
+            for i, body in bodies
+        ]
+        return await asyncio.gather(*posts)
+
+
+def test_post_same_id_at_same_moment_one_accepted_rest_duplicate(
+    strict: httpx.Client, ledger: SqliteLedger
+) -> None:
+    bodies = [("evt_race", b'{"type": "a"}')] * 24
+
+    answers = asyncio.run(_post_concurrently(str(strict.base_url), bodies))
+
+    assert sorted(a.json()["duplicate"] for a in answers) == [False] + [True] * 23
+    assert ledger.stats()["pending"] == 1
+    assert ledger.deliveries()[0].repeats == 23
+
+
+def test_post_concurrent_deliveries_share_commits(
+    ledger: SqliteLedger, metrics: Metrics
+) -> None:
+    """32 connections at once: far fewer commits (fsyncs) than deliveries."""
+    requests = [_encoded(f"evt_{n}") for n in range(640)]
+    guard = Guard.build(max_body_bytes=LIMIT)
+
+    with serve_in_thread(_guarded(ledger, guard, metrics)) as server:
+        before = ledger.commits
+        result = asyncio.run(run_load(server.host, server.port, requests))
+        commits = ledger.commits - before
+
+    assert set(result.statuses) == {200}
+    assert ledger.count() == 640
+    assert commits < 640 / 2
+
+
+def _encoded(event_id: str) -> bytes:
+    body = json.dumps({"type": "order.created", "id": event_id}).encode()
+    headers = sign(SCHEME, SECRET, body, msg_id=event_id)
+    return encode_post("127.0.0.1", "/hooks/shop", headers, body)
+
+
+def test_metrics_count_outcomes_and_ack_latency(
+    strict: httpx.Client, metrics: Metrics
+) -> None:
+    _post(strict, b'{"type": "a"}', msg_id="m1")
+    _post(strict, b'{"type": "a"}', msg_id="m1")
+    _post(strict, b'{"type": "a"}', secret=OTHER_SECRET)
+
+    text = strict.get("/metrics").text
+
+    assert 'hooklab_webhooks_received_total{source="shop"} 3' in text
+    assert 'hooklab_webhooks_accepted_total{source="shop"} 1' in text
+    assert 'hooklab_webhooks_duplicate_total{source="shop"} 1' in text
+    assert 'hooklab_webhooks_refused_total{reason="signature"} 1' in text
+    assert "hooklab_ack_latency_seconds_count 2" in text
+    assert 'hooklab_ack_latency_seconds_bucket{le="+Inf"} 2' in text
+
+
+@pytest.mark.parametrize(
+    ("allow", "proxies", "forwarded", "status"),
+    [
+        (["10.0.0.0/8"], 0, None, 403),
+        (["127.0.0.0/8"], 0, None, 200),
+        (["203.0.113.0/24"], 1, "203.0.113.9", 200),
+        (["203.0.113.0/24"], 1, "198.51.100.7", 403),
+        (["203.0.113.0/24"], 2, "203.0.113.9, 10.1.1.1", 200),
+        (["203.0.113.0/24"], 2, "203.0.113.9", 403),
+        (["127.0.0.0/8"], 0, "203.0.113.9", 200),
+    ],
+    ids=[
+        "peer-outside",
+        "peer-inside",
+        "one-proxy-client-inside",
+        "one-proxy-client-outside",
+        "two-proxies",
+        "fewer-hops-than-proxies",
+        "untrusted-header-ignored",
+    ],
+)
+def test_post_allowlist_uses_trusted_proxy_hops(
+    ledger: SqliteLedger,
+    allow: list[str],
+    proxies: int,
+    forwarded: str | None,
+    status: int,
+) -> None:
+    guard = Guard.build(allow=allow, trusted_proxies=proxies)
+    body = b'{"type": "a"}'
+    headers = sign(SCHEME, SECRET, body, msg_id="m1")
+    if forwarded:
+        headers["X-Forwarded-For"] = forwarded
+
+    with serve_in_thread(_guarded(ledger, guard)) as server:
+        answer = httpx.post(f"{server.url}/hooks/shop", content=body, headers=headers)
+
+    assert answer.status_code == status
+    if status == 403:
+        assert answer.json()["error"] == "address"
+        assert ledger.count() == 0
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"allow": ["not-a-network"]}, {"max_body_bytes": 0}, {"trusted_proxies": -1}],
+    ids=["bad-cidr", "zero-limit", "negative-proxies"],
+)
+def test_guard_bad_option_raises_config_error(options: dict[str, object]) -> None:
+    with pytest.raises(ConfigError, match="receiver"):
+        Guard.build(**options)  # type: ignore[arg-type]
+
+
+def test_answer_does_not_wait_for_slow_processing(ledger: SqliteLedger) -> None:
+    """A handler that takes seconds must not hold the acknowledgement."""
+    release = threading.Event()
+    started: list[str] = []
+
+    def slow(event: Event) -> None:
+        started.append(event.event_id)
+        release.wait(10)
+
+    processor = Processor(ledger, [Pipeline("p", "shop", (slow,))], poll_s=0.01)
+    sources = {"shop": Source("shop", Verifier(SCHEME, SECRET))}
+    app = create_app(sources, ledger, on_commit=processor.wake)
+    processor.start(workers=1)
+    try:
+        with serve_in_thread(app) as server, httpx.Client(base_url=server.url) as http:
+            clock = time.perf_counter()
+            first = _post(http, b'{"type": "a"}', msg_id="e1")
+            second = _post(http, b'{"type": "a"}', msg_id="e2")
+            elapsed = time.perf_counter() - clock
+            _wait_until(lambda: started == ["e1"])
+    finally:
+        release.set()
+        processor.stop()
+
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert elapsed < 1.0
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert condition()
