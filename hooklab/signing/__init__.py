@@ -3,8 +3,26 @@
 ``sign`` produces the headers a provider would send; ``verify`` and ``Verifier`` check
 a received delivery on its raw body bytes, compare in constant time, accept any of
 several secrets (rotation) and raise a ``SignatureError`` subclass that says why a
-delivery was refused. Schemes live in a registry (see ``hooklab.signing.base``); more
-are added one module each.
+delivery was refused. Schemes live in a registry (see ``hooklab.signing.base``):
+
+==================  ===========================================================
+standard-webhooks   webhook-id/-timestamp/-signature, key = base64 after whsec_
+svix                the same under svix-* names (webhook-* accepted too)
+stripe              Stripe-Signature t=...,v1=..., key = the whole whsec_ string
+github              X-Hub-Signature-256 sha256=<hex> of the body
+github-sha1         the legacy X-Hub-Signature sha1=<hex>
+shopify             X-Shopify-Hmac-Sha256, base64 of the body's HMAC-SHA256
+slack               X-Slack-Signature v0=<hex> of v0:{timestamp}:{body}
+twilio              X-Twilio-Signature over the URL and sorted form parameters
+twilio-json         the same over a URL carrying bodySHA256 (JSON bodies)
+square              X-Square-HmacSha256-Signature over notification URL + body
+paddle              Paddle-Signature ts=...;h1=... over {ts}:{body}
+hmac                a plain HMAC of the body; configure one with ``PlainHmac``
+==================  ===========================================================
+
+Each module cites the provider documents and SDK tests its rules come from. Where a
+scheme signs a timestamp, a delivery signed further than the tolerance from now in
+either direction is refused, even where a provider's SDK checks only one direction.
 """
 
 from __future__ import annotations
@@ -13,13 +31,25 @@ import time
 from collections.abc import Mapping, Sequence
 
 from hooklab.errors import ConfigError
-from hooklab.signing import standard_webhooks
+from hooklab.signing import (
+    github,
+    paddle,
+    plain_hmac,
+    shopify,
+    slack,
+    square,
+    standard_webhooks,
+    stripe,
+    svix,
+    twilio,
+)
 from hooklab.signing.base import (
     Scheme,
     Verified,
     get_scheme,
     lower_headers,
     register,
+    resolve,
     schemes,
 )
 from hooklab.signing.errors import (
@@ -29,11 +59,13 @@ from hooklab.signing.errors import (
     SignatureMismatch,
     TimestampOutOfTolerance,
 )
+from hooklab.signing.plain_hmac import PlainHmac
 
 __all__ = [
     "DEFAULT_TOLERANCE_S",
     "MalformedHeader",
     "MissingHeader",
+    "PlainHmac",
     "Scheme",
     "SignatureError",
     "SignatureMismatch",
@@ -47,23 +79,43 @@ __all__ = [
     "verify",
 ]
 
+#: The window used by schemes that sign a timestamp but name no default of their own.
 DEFAULT_TOLERANCE_S = 300.0
 
-register(standard_webhooks.SCHEME)
+for _module_scheme in (
+    standard_webhooks.SCHEME,
+    svix.SCHEME,
+    stripe.SCHEME,
+    github.SCHEME,
+    github.SHA1_SCHEME,
+    shopify.SCHEME,
+    slack.SCHEME,
+    twilio.SCHEME,
+    twilio.JSON_SCHEME,
+    square.SCHEME,
+    paddle.SCHEME,
+    plain_hmac.SCHEME,
+):
+    register(_module_scheme)
 
 
 class Verifier:
-    """Verify deliveries of one scheme against one or more secrets, decoded once."""
+    """Verify deliveries of one scheme against one or more secrets, decoded once.
+
+    ``scheme`` is a registered name or a scheme object such as a ``PlainHmac``;
+    ``tolerance`` defaults to the provider's own window (300 s for most, 5 s for
+    Paddle) and matters only for schemes that sign a timestamp.
+    """
 
     def __init__(
         self,
-        scheme: str,
+        scheme: str | Scheme,
         secrets: str | Sequence[str],
-        tolerance: float = DEFAULT_TOLERANCE_S,
+        tolerance: float | None = None,
     ) -> None:
-        self._scheme = get_scheme(scheme)
+        self._scheme = resolve(scheme)
         self._keys = tuple(self._scheme.decode_secret(s) for s in _as_list(secrets))
-        self.tolerance = _check_tolerance(tolerance)
+        self.tolerance = _check_tolerance(self._scheme, tolerance)
 
     @property
     def scheme(self) -> str:
@@ -84,7 +136,11 @@ class Verifier:
         now: float | None = None,
         url: str | None = None,
     ) -> Verified:
-        """Return what was verified, or raise the SignatureError that says why not."""
+        """Return what was verified, or raise the SignatureError that says why not.
+
+        ``url`` is the full URL the provider posted to; twilio, twilio-json and
+        square sign it and need it.
+        """
         return self._scheme.verify(
             self._keys,
             lower_headers(headers),
@@ -96,7 +152,7 @@ class Verifier:
 
 
 def sign(
-    scheme: str,
+    scheme: str | Scheme,
     secret: str,
     body: bytes,
     *,
@@ -105,7 +161,7 @@ def sign(
     url: str | None = None,
 ) -> dict[str, str]:
     """Return the headers the provider of ``scheme`` would send with ``body``."""
-    chosen = get_scheme(scheme)
+    chosen = resolve(scheme)
 
     return chosen.sign(
         chosen.decode_secret(secret),
@@ -117,7 +173,7 @@ def sign(
 
 
 def verify(
-    scheme: str,
+    scheme: str | Scheme,
     secret: str | Sequence[str],
     headers: Mapping[str, str],
     body: bytes,
@@ -127,8 +183,7 @@ def verify(
     tolerance: float | None = None,
 ) -> Verified:
     """Verify one delivery; see ``Verifier`` to check many with the same secrets."""
-    window = DEFAULT_TOLERANCE_S if tolerance is None else tolerance
-    verifier = Verifier(scheme, secret, tolerance=window)
+    verifier = Verifier(scheme, secret, tolerance=tolerance)
 
     return verifier.verify(headers, body, now=now, url=url)
 
@@ -140,7 +195,11 @@ def _as_list(secrets: str | Sequence[str]) -> list[str]:
     return listed
 
 
-def _check_tolerance(tolerance: float) -> float:
+def _check_tolerance(scheme: Scheme, tolerance: float | None) -> float:
+    if tolerance is None:
+        default = scheme.default_tolerance
+        return DEFAULT_TOLERANCE_S if default is None else float(default)
+
     if tolerance < 0:
         raise ConfigError(
             f"The timestamp tolerance must be zero or more seconds, got {tolerance}."

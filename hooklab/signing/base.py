@@ -9,21 +9,29 @@ registering it in ``hooklab/signing/__init__.py``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from hooklab.errors import ConfigError
 
-__all__ = ["Scheme", "Verified", "get_scheme", "lower_headers", "register", "schemes"]
+__all__ = [
+    "Scheme",
+    "Verified",
+    "get_scheme",
+    "lower_headers",
+    "register",
+    "resolve",
+    "schemes",
+]
 
 
-@dataclass(frozen=True)
-class Verified:
+class Verified(NamedTuple):
     """A delivery that passed verification.
 
     ``timestamp`` is the signed unix time (None for schemes without one),
     ``secret_index`` the position of the secret that matched, and ``event_id`` the
-    delivery id the scheme's headers carry, if they carry one.
+    delivery id the scheme's headers carry, if they carry one. It is a named tuple
+    rather than a frozen dataclass because it is built on every request, and a
+    tuple is built in a third of the time.
     """
 
     scheme: str
@@ -33,9 +41,18 @@ class Verified:
 
 
 class Scheme(Protocol):
-    """One provider's signing convention."""
+    """One provider's signing convention.
+
+    ``default_tolerance`` is the provider's own replay window in seconds, or None for
+    a scheme whose signature carries no timestamp.
+    """
 
     name: str
+
+    @property
+    def default_tolerance(self) -> float | None:
+        """The provider's replay window in seconds; None when nothing is timed."""
+        ...
 
     def decode_secret(self, secret: str) -> bytes:
         """Return the HMAC key for ``secret``; raise ConfigError if it is unusable."""
@@ -87,6 +104,11 @@ def get_scheme(name: str) -> Scheme:
         raise ConfigError(
             f"Unknown signature scheme {name!r}; the known schemes are: {known}."
         ) from None
+
+
+def resolve(scheme: str | Scheme) -> Scheme:
+    """Return ``scheme`` itself, or the registered scheme of that name."""
+    return get_scheme(scheme) if isinstance(scheme, str) else scheme
 
 
 def schemes() -> list[str]:

@@ -1,7 +1,9 @@
 """The Standard Webhooks signature scheme ("standard-webhooks").
 
 Source: the Standard Webhooks specification, github.com/standard-webhooks/
-standard-webhooks, file spec/standard-webhooks.md ("Verifying webhook authenticity").
+standard-webhooks, file spec/standard-webhooks.md ("Verifying webhook authenticity"),
+and its reference Python library (libraries/python), whose test vectors
+tests/test_signing.py reproduces.
 
 A delivery carries three headers:
 
@@ -10,58 +12,83 @@ A delivery carries three headers:
 - ``webhook-signature``: a space-separated list of ``<version>,<base64>`` entries.
 
 The signed content is ``{id}.{timestamp}.{body}`` over the raw body bytes, signed with
-HMAC-SHA256. The key is the base64 decoding of the secret's part after ``whsec_``.
-Only version ``v1`` (HMAC-SHA256) is checked here; other versions, such as the
-asymmetric ``v1a``, are ignored. A timestamp more than the tolerance away from now, in
-either direction, is refused.
+HMAC-SHA256. The key is the base64 decoding of the secret's part after ``whsec_``
+(unpadded base64 is accepted, as the reference library does). Only version ``v1``
+(HMAC-SHA256) is checked; other versions, such as the asymmetric ``v1a``, are ignored.
+The specification and its libraries refuse a timestamp more than five minutes away
+from now in either direction; so does this module.
+
+``StandardWebhooks`` also serves Svix (see ``hooklab.signing.svix``), which signs the
+same way under ``svix-*`` header names.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import secrets
 from collections.abc import Mapping, Sequence
 
 from hooklab.errors import ConfigError
+from hooklab.signing._checks import (
+    b64_digest,
+    hmac_digest,
+    mismatch,
+    timestamp_within,
+)
 from hooklab.signing.base import Verified
 from hooklab.signing.errors import (
     MalformedHeader,
     MissingHeader,
+    SignatureError,
     SignatureMismatch,
-    TimestampOutOfTolerance,
 )
 
-__all__ = ["SCHEME", "StandardWebhooks"]
+__all__ = ["SCHEME", "HeaderNames", "StandardWebhooks"]
 
-ID_HEADER = "webhook-id"
-TIMESTAMP_HEADER = "webhook-timestamp"
-SIGNATURE_HEADER = "webhook-signature"
 SECRET_PREFIX = "whsec_"
 VERSION = "v1"
 
+#: The id, timestamp and signature header names of one spelling of the scheme.
+HeaderNames = tuple[str, str, str]
+
+UNBRANDED: HeaderNames = ("webhook-id", "webhook-timestamp", "webhook-signature")
+
 
 class StandardWebhooks:
-    """Sign and verify deliveries the way the Standard Webhooks specification says."""
+    """Sign and verify deliveries the way the Standard Webhooks specification says.
 
-    name = "standard-webhooks"
+    ``header_sets`` lists the accepted spellings of the three headers, preferred
+    first; ``sign`` uses the first.
+    """
+
+    default_tolerance = 300.0
+
+    def __init__(
+        self, name: str = "standard-webhooks", header_sets: Sequence[HeaderNames] = ()
+    ) -> None:
+        self.name = name
+        self._header_sets = tuple(header_sets) or (UNBRANDED,)
+
+    def __repr__(self) -> str:
+        return f"StandardWebhooks(name={self.name!r})"
 
     def decode_secret(self, secret: str) -> bytes:
         """Return the key: the base64 decoding of ``secret`` after any ``whsec_``."""
         encoded = secret.removeprefix(SECRET_PREFIX)
+        padded = encoded + "=" * (-len(encoded) % 4)
 
         try:
-            key = base64.b64decode(encoded, validate=True)
+            key = base64.b64decode(padded, validate=True)
         except (binascii.Error, ValueError):
             raise ConfigError(
-                "A standard-webhooks secret must be 'whsec_' followed by base64; "
+                f"A {self.name} secret must be 'whsec_' followed by base64; "
                 "the one given does not decode (its value is not shown)."
             ) from None
 
         if not key:
-            raise ConfigError("A standard-webhooks secret must not be empty.")
+            raise ConfigError(f"A {self.name} secret must not be empty.")
         return key
 
     def sign(
@@ -73,15 +100,17 @@ class StandardWebhooks:
         msg_id: str | None,
         url: str | None,
     ) -> dict[str, str]:
-        """Return webhook-id, webhook-timestamp and a one-entry webhook-signature."""
+        """Return the id, timestamp and a one-entry signature header."""
+        id_name, timestamp_name, signature_name = self._header_sets[0]
         msg_id = msg_id or f"msg_{secrets.token_urlsafe(18)}"
 
-        digest = _digest(key, msg_id, str(timestamp), body)
+        signed = f"{msg_id}.{timestamp}.".encode() + body
+        digest = base64.b64encode(hmac.digest(key, signed, "sha256")).decode()
 
         return {
-            ID_HEADER: msg_id,
-            TIMESTAMP_HEADER: str(timestamp),
-            SIGNATURE_HEADER: f"{VERSION},{base64.b64encode(digest).decode()}",
+            id_name: msg_id,
+            timestamp_name: str(timestamp),
+            signature_name: f"{VERSION},{digest}",
         }
 
     def verify(
@@ -95,98 +124,90 @@ class StandardWebhooks:
         tolerance: float,
     ) -> Verified:
         """Check the lower-cased ``headers`` of one delivery against ``keys``."""
-        msg_id = _require(headers, ID_HEADER)
-        raw_timestamp = _require(headers, TIMESTAMP_HEADER)
-        candidates = _v1_signatures(_require(headers, SIGNATURE_HEADER))
+        names = self._names_in(headers)
+        msg_id, raw_timestamp, signature = self._require(headers, names)
+        _, timestamp_name, signature_name = names
 
-        timestamp = _parse_timestamp(raw_timestamp)
-        _check_window(timestamp, now, tolerance)
+        timestamp = timestamp_within(timestamp_name, raw_timestamp, now, tolerance)
 
+        # Compare encoded strings, as the reference library does: no entry needs
+        # decoding on the way to a match, and a variant spelling never matches.
+        given = _v1_entries(signature_name, signature)
+        prefix = f"{msg_id}.{raw_timestamp}.".encode()
         for index, key in enumerate(keys):
-            expected = _digest(key, msg_id, raw_timestamp, body)
-            if any(hmac.compare_digest(expected, given) for given in candidates):
-                return Verified(self.name, timestamp, index, event_id=msg_id)
+            digest = hmac_digest(key, "sha256", prefix, body)
+            expected = binascii.b2a_base64(digest, newline=False)
+            for entry in given:
+                if hmac.compare_digest(expected, entry):
+                    return Verified(self.name, timestamp, index, msg_id)
 
-        raise SignatureMismatch(
-            SIGNATURE_HEADER,
-            f"No v1 signature in the {SIGNATURE_HEADER} header matches the body "
-            f"under any of the {len(keys)} configured secret(s).",
+        raise _unmatched(signature_name, given, keys)
+
+    def _names_in(self, headers: Mapping[str, str]) -> HeaderNames:
+        """The first spelling any of whose headers the delivery carries."""
+        if len(self._header_sets) == 1:
+            return self._header_sets[0]
+
+        for names in self._header_sets:
+            if any(name in headers for name in names):
+                return names
+        return self._header_sets[0]
+
+    def _require(
+        self, headers: Mapping[str, str], names: HeaderNames
+    ) -> tuple[str, str, str]:
+        """The stripped values of the three headers; refuse the first one absent."""
+        msg_id = headers.get(names[0], "").strip()
+        timestamp = headers.get(names[1], "").strip()
+        signature = headers.get(names[2], "").strip()
+        if msg_id and timestamp and signature:
+            return msg_id, timestamp, signature
+
+        absent = next(name for name in names if not headers.get(name, "").strip())
+        spelled = " or ".join(", ".join(names) for names in self._header_sets)
+        raise MissingHeader(
+            absent,
+            f"The {absent} header is missing or empty; a {self.name} delivery "
+            f"carries {spelled}.",
         )
 
 
 SCHEME = StandardWebhooks()
 
 
-def _digest(key: bytes, msg_id: str, timestamp: str, body: bytes) -> bytes:
-    signed = f"{msg_id}.{timestamp}.".encode() + body
-    return hmac.new(key, signed, hashlib.sha256).digest()
+def _v1_entries(name: str, header: str) -> list[bytes]:
+    """Return the text of the v1 entries; ignore other versions, refuse a bad list."""
+    if not header.isascii():
+        raise MalformedHeader(name, f"The {name} header must be ASCII text.")
 
+    if header.startswith("v1,") and " " not in header:
+        return [header[3:].encode()]  # the usual case: one entry, no rotation
 
-def _require(headers: Mapping[str, str], name: str) -> str:
-    value = headers.get(name)
-    if value is None or not value.strip():
-        raise MissingHeader(
-            name,
-            f"The {name} header is missing or empty; a Standard Webhooks delivery "
-            f"carries {ID_HEADER}, {TIMESTAMP_HEADER} and {SIGNATURE_HEADER}.",
-        )
-    return value.strip()
+    entries = header.split()
+    given = [entry[3:].encode() for entry in entries if entry.startswith("v1,")]
+    if given:
+        return given
 
-
-def _parse_timestamp(raw: str) -> int:
-    if not raw.isascii() or not raw.isdigit():
+    versions = sorted({e.partition(",")[0] for e in entries if "," in e})
+    if not versions:
         raise MalformedHeader(
-            TIMESTAMP_HEADER,
-            f"The {TIMESTAMP_HEADER} header must be integer unix seconds, "
-            f"got {raw[:40]!r}.",
+            name,
+            f"The {name} header must be space-separated '<version>,<base64>' "
+            "entries; none of its entries has that form.",
         )
-    return int(raw)
-
-
-def _check_window(timestamp: int, now: float, tolerance: float) -> None:
-    age = now - timestamp
-    if abs(age) <= tolerance:
-        return
-
-    direction = "old" if age > 0 else "far in the future"
-    raise TimestampOutOfTolerance(
-        TIMESTAMP_HEADER,
-        f"The {TIMESTAMP_HEADER} header is {abs(age):.0f} s {direction}; "
-        f"the tolerance is {tolerance:g} s (check the clocks, or a replay).",
+    raise SignatureMismatch(
+        name,
+        f"The {name} header has no {VERSION} (HMAC-SHA256) entry; "
+        f"versions present: {', '.join(versions)}.",
     )
 
 
-def _v1_signatures(header: str) -> list[bytes]:
-    """Return the decoded v1 entries; ignore other versions, refuse a bad list."""
-    entries = [entry.partition(",") for entry in header.split()]
-    if not any(sep for _, sep, _ in entries):
-        raise MalformedHeader(
-            SIGNATURE_HEADER,
-            f"The {SIGNATURE_HEADER} header must be space-separated "
-            "'<version>,<base64>' entries; none of its entries has that form.",
+def _unmatched(name: str, given: list[bytes], keys: Sequence[bytes]) -> SignatureError:
+    """Whether no v1 entry could ever match (malformed) or none did (mismatch)."""
+    if not any(b64_digest(entry.decode(), 32) for entry in given):
+        return MalformedHeader(
+            name,
+            f"The {VERSION} entries of the {name} header are empty or not canonical "
+            "base64 of 32 bytes (an HMAC-SHA256).",
         )
-
-    v1_entries = [sig for version, sep, sig in entries if version == VERSION]
-    if not v1_entries:
-        versions = sorted({version for version, sep, _ in entries if sep})
-        raise SignatureMismatch(
-            SIGNATURE_HEADER,
-            f"The {SIGNATURE_HEADER} header has no {VERSION} (HMAC-SHA256) entry; "
-            f"versions present: {', '.join(versions)}.",
-        )
-
-    decoded = [sig for sig in map(_b64_or_none, v1_entries) if sig]
-    if not decoded:
-        raise MalformedHeader(
-            SIGNATURE_HEADER,
-            f"The {VERSION} entries of the {SIGNATURE_HEADER} header are empty or "
-            "not valid base64.",
-        )
-    return decoded
-
-
-def _b64_or_none(text: str) -> bytes | None:
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        return None
+    return mismatch(name, f"{VERSION} signature", keys)
