@@ -6,7 +6,11 @@ work failed (a chapter, a refused delivery), 2 a usage or input mistake (a bad
 option, an invalid file).
 """
 
-from hooklab.cli import studies, workbook  # noqa: F401  (registers their commands)
+from hooklab.cli import (  # noqa: F401  (registers their commands)
+    signing,
+    studies,
+    workbook,
+)
 from hooklab.cli._app import main
 
 __all__ = ["main"]
