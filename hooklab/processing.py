@@ -90,20 +90,20 @@ class Ordering:
 
 @dataclass(frozen=True)
 class Pipeline:
-    """What happens to the events of one source (and type): a workflow's actions.
+    """What happens to the events of one source (and types): a workflow's actions.
 
-    ``event_type`` None handles every type of the source.
+    ``event_types`` empty handles every type of the source.
     """
 
     name: str
     source: str
     actions: tuple[Action, ...]
-    event_type: str | None = None
+    event_types: tuple[str, ...] = ()
     ordering: Ordering | None = None
 
     def handles(self, source: str, event_type: str | None) -> bool:
         """Whether this pipeline runs for an event of ``source`` and ``event_type``."""
-        wanted = self.event_type is None or self.event_type == event_type
+        wanted = not self.event_types or event_type in self.event_types
         return self.source == source and wanted
 
 

@@ -12,6 +12,7 @@ with :func:`secret_value` at the moment they are needed and never stored on a mo
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -40,7 +41,9 @@ __all__ = [
     "Client",
     "CurrentMethod",
     "Engagement",
+    "OrderingKey",
     "RateLimit",
+    "Receiver",
     "Roi",
     "Secret",
     "Workflow",
@@ -52,6 +55,8 @@ __all__ = [
 
 _ID = r"^[a-z0-9][a-z0-9_-]*$"
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_RUN = r"^(record|forward https?://\S+|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$"
+_PATH = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
 
 Id = Annotated[str, Field(pattern=_ID, description="lower-case id: letters, digits, -")]
 Share = Annotated[float, Field(ge=0, le=1)]
@@ -117,10 +122,22 @@ class App(_Model):
 
 
 class Action(_Model):
-    """One thing a workflow does in a target app."""
+    """One thing a workflow does in a target app.
+
+    ``run`` is what ``hooklab serve`` executes for it: ``record`` (the default),
+    ``forward <url>`` or ``package.module:function``.
+    """
 
     app: Id
     does: str = Field(min_length=1)
+    run: str = Field(default="record", pattern=_RUN)
+
+
+class OrderingKey(_Model):
+    """Where a workflow's events name their object and its version (dotted paths)."""
+
+    object_id: str = Field(pattern=_PATH)
+    version: str = Field(pattern=_PATH)
 
 
 class CurrentMethod(_Model):
@@ -144,6 +161,8 @@ class Workflow(_Model):
     staff_minutes_per_event: float = Field(default=0, ge=0)
     error_rate_today: Share = 0
     critical: bool = False
+    event_types: list[str] | None = None
+    ordering: OrderingKey | None = None
 
 
 class Secret(_Model):
@@ -195,6 +214,33 @@ class Roi(_Model):
     api_cost_per_1000_calls: float = Field(default=0, ge=0)
 
 
+class Receiver(_Model):
+    """How ``hooklab serve`` guards, stores and retries this client's webhooks."""
+
+    allow: list[str] = []
+    trusted_proxies: int = Field(default=0, ge=0)
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    body_timeout_s: float = Field(default=10.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1)
+    retry_base_s: float = Field(default=1.0, ge=0)
+    retry_cap_s: float = Field(default=300.0, gt=0)
+    lease_s: float = Field(default=30.0, gt=0)
+
+    @field_validator("allow")
+    @classmethod
+    def _allow_is_cidr(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise PydanticCustomError(
+                    "cidr",
+                    "expected CIDR ranges such as 192.0.2.0/24, got {entry!r}",
+                    {"entry": entry},
+                ) from None
+        return value
+
+
 class Engagement(_Model):
     """One client engagement, as read from its YAML file."""
 
@@ -204,6 +250,7 @@ class Engagement(_Model):
     secrets: dict[str, Secret] = {}
     checklist: Checklist = Checklist()
     roi: Roi
+    receiver: Receiver = Receiver()
 
     def app(self, app_id: str) -> App:
         """The app with this id (the loader has checked every reference)."""

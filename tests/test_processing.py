@@ -234,8 +234,8 @@ def test_pipeline_with_event_type_runs_only_for_that_type(
     )
     created, fulfilled = Handler(), Handler()
     pipelines = [
-        Pipeline("new-order", "shop", (created,), event_type="order.created"),
-        Pipeline("shipped", "shop", (fulfilled,), event_type="order.fulfilled"),
+        Pipeline("new-order", "shop", (created,), event_types=("order.created",)),
+        Pipeline("shipped", "shop", (fulfilled,), event_types=("order.fulfilled",)),
     ]
 
     Processor(ledger, pipelines, clock=clock).run_until_idle()

@@ -1,0 +1,196 @@
+"""``hooklab serve``, ``replay`` and ``ledger``: messages, exit codes and effects."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from hooklab.cli import main
+from hooklab.ledger import Incoming, SqliteLedger
+from hooklab.receiver import Source, create_app
+from hooklab.servers import serve_in_thread
+from hooklab.signing import Verifier
+from hooklab.spec import example_path
+
+SECRET = "whsec_" + base64.b64encode(b"cli-runtime-test-key-012345678").decode()
+
+
+@pytest.fixture
+def seeded(tmp_path: Path) -> Iterator[Path]:
+    """A ledger with one done, one dead and one pending event."""
+    path = tmp_path / "ledger.db"
+    with SqliteLedger(path) as ledger:
+        ledger.record_many(
+            [
+                Incoming("shop", f"evt_{n}", "order.created", b'{"n": 1}', {})
+                for n in range(3)
+            ]
+        )
+        done, dead = ledger.claim("w", now=2e9, lease_s=5, limit=2)
+        ledger.finish(done, now=2e9)
+        ledger.fail(dead, now=2e9, error="RuntimeError: target down", retry_at=None)
+    yield path
+
+
+def _invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), env=env)
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        ((), {}, "Tell hooklab serve what to receive"),
+        (("--source", "shop:standard-webhooks:UNSET_VAR"), {}, "UNSET_VAR"),
+        (("--source", f"shop:standard-webhooks:{SECRET}"), {}, "NAME:SCHEME"),
+        (("--source", "shop:no-such-scheme:S"), {"S": SECRET}, "Unknown signature"),
+        ((str(example_path()),), {}, "ACME_SHOP_WEBHOOK_SECRET"),
+        (
+            ("--source", "shop:standard-webhooks:S", "--action", "nope"),
+            {"S": SECRET},
+            "not one of: record",
+        ),
+        (
+            ("--source", "shop:standard-webhooks:S", "--allow", "x/y"),
+            {"S": SECRET},
+            "CIDR",
+        ),
+    ],
+    ids=[
+        "nothing-to-serve",
+        "unset-secret-variable",
+        "secret-pasted-instead-of-name",
+        "unknown-scheme",
+        "engagement-secret-unset",
+        "bad-action",
+        "bad-allowlist",
+    ],
+)
+def test_serve_user_mistake_exits_2_with_teaching_message(
+    args: tuple[str, ...], env: dict[str, str], expected: str
+) -> None:
+    code, output = _invoke("serve", *args, env=env)
+
+    assert code == 2
+    assert expected in output
+    assert SECRET not in output
+    assert "Traceback" not in output
+
+
+def test_serve_help_gives_examples() -> None:
+    code, output = _invoke("serve", "--help")
+
+    assert code == 0
+    assert "hooklab serve --source shop:standard-webhooks:SHOP_SECRET" in output
+
+
+def test_ledger_stats_counts_by_status(seeded: Path) -> None:
+    code, output = _invoke("ledger", "stats", "--ledger", str(seeded), "--json")
+
+    assert code == 0
+    counts = json.loads(output)
+    assert (counts["done"], counts["dead"], counts["pending"]) == (1, 1, 1)
+
+
+def test_ledger_list_status_filter_shows_error_and_times(seeded: Path) -> None:
+    code, output = _invoke(
+        "ledger", "list", "--ledger", str(seeded), "--status", "dead"
+    )
+
+    assert code == 0
+    [line] = output.splitlines()
+    fields = line.split("\t")
+    assert fields[:5] == ["shop", "evt_1", "order.created", "dead", "1"]
+    assert fields[5].endswith("Z")
+    assert fields[7] == "RuntimeError: target down"
+
+
+def test_ledger_list_json_has_every_field(seeded: Path) -> None:
+    code, output = _invoke("ledger", "list", "--ledger", str(seeded), "--json")
+
+    rows = [json.loads(line) for line in output.splitlines()]
+    assert code == 0
+    assert {"source", "event_id", "status", "attempts", "received_at"} <= set(rows[0])
+    assert len(rows) == 3
+
+
+def test_ledger_missing_file_exits_2(tmp_path: Path) -> None:
+    code, output = _invoke("ledger", "stats", "--ledger", str(tmp_path / "none.db"))
+
+    assert code == 2
+    assert "does not exist" in output
+
+
+def test_replay_dead_with_action_processes_it_once(seeded: Path) -> None:
+    code, output = _invoke(
+        "replay", "--ledger", str(seeded), "--dead", "--action", "record"
+    )
+
+    assert code == 0
+    assert "Requeued 1 event(s)" in output
+    with SqliteLedger(seeded) as ledger:
+        [revived] = ledger.events(event_id="evt_1")
+        stats = ledger.stats()
+    assert (revived.status, revived.attempts) == ("done", 1)
+    assert stats["dead"] == 0
+
+
+def test_replay_dead_without_action_leaves_them_pending(seeded: Path) -> None:
+    code, output = _invoke("replay", "--ledger", str(seeded), "--dead")
+
+    assert code == 0
+    assert "hooklab serve" in output
+    with SqliteLedger(seeded) as ledger:
+        assert ledger.stats()["pending"] == 2
+
+
+@pytest.mark.parametrize(
+    "args",
+    [(), ("--dead", "--id", "evt_1"), ("--since", "yesterday-ish")],
+    ids=["no-choice", "two-choices", "bad-time"],
+)
+def test_replay_bad_choice_exits_2(seeded: Path, args: tuple[str, ...]) -> None:
+    code, output = _invoke("replay", "--ledger", str(seeded), *args)
+
+    assert code == 2
+    assert "--" in output
+
+
+def test_replay_to_staging_redelivers_signed_afresh(
+    seeded: Path, tmp_path: Path
+) -> None:
+    with SqliteLedger(tmp_path / "staging.db") as staging:
+        sources = {"shop": Source("shop", Verifier("standard-webhooks", SECRET))}
+        with serve_in_thread(create_app(sources, staging)) as server:
+            code, output = _invoke(
+                "replay",
+                "--ledger",
+                str(seeded),
+                "--since",
+                "1970-01-01T00:00",
+                "--to",
+                f"{server.url}/hooks/shop",
+                "--secret-env",
+                "STAGING_SECRET",
+                env={"STAGING_SECRET": SECRET},
+            )
+        received = sorted(d.event_id for d in staging.deliveries())
+
+    assert code == 0, output
+    assert "Re-delivered 3 of 3" in output
+    assert received == ["evt_0", "evt_1", "evt_2"]
+    assert SECRET not in output
+
+
+def test_replay_to_without_secret_env_exits_2(seeded: Path) -> None:
+    code, output = _invoke(
+        "replay", "--ledger", str(seeded), "--dead", "--to", "http://127.0.0.1:9/x"
+    )
+
+    assert code == 2
+    assert "--secret-env" in output
