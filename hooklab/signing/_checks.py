@@ -114,6 +114,11 @@ def check_window(name: str, timestamp: int, now: float, tolerance: float) -> Non
 
 def timestamp_within(name: str, raw: str, now: float, tolerance: float) -> int:
     """Return the unix seconds in header ``name`` once they are inside the window."""
+    if raw.isascii() and raw.isdigit() and len(raw) <= 12:
+        timestamp = int(raw)
+        if -tolerance <= now - timestamp <= tolerance:
+            return timestamp  # the usual case, checked without further calls
+
     timestamp = parse_unix_seconds(name, raw)
     check_window(name, timestamp, now, tolerance)
     return timestamp
