@@ -20,7 +20,14 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-CHAPTERS = ("01_scope", "02_lab", "03_roi", "04_checklist", "05_docs")
+CHAPTERS = (
+    "01_scope",
+    "02_security",
+    "03_lab",
+    "04_roi",
+    "05_checklist",
+    "06_docs",
+)
 SECRETS = {
     "ACME_SHOP_WEBHOOK_SECRET": "whsec_"
     + base64.b64encode(secrets.token_bytes(24)).decode(),
@@ -63,7 +70,7 @@ def test_audit_prints_the_report_folder_and_shows_progress(audit):
     assert re.fullmatch(r"\d{8}T\d{6}Z", folder.name)
     for index, chapter in enumerate(CHAPTERS, start=1):
         assert re.search(
-            rf"\[{index}/5\] {chapter} \.\.\. done \(\d+\.\d s\)", result.stderr
+            rf"\[{index}/6\] {chapter} \.\.\. done \(\d+\.\d s\)", result.stderr
         )
 
 
@@ -85,7 +92,7 @@ def test_report_has_every_chapter_figures_and_no_errors(audit):
     assert page.count('src="data:image/png;base64,') >= 3
     assert "Traceback" not in page
     assert "output_error" not in page
-    assert 'href="#02_lab-' in page  # table of contents reaches into chapters
+    assert 'href="#03_lab-' in page  # table of contents reaches into chapters
 
 
 def test_report_is_self_contained(audit):
@@ -161,7 +168,7 @@ def browser():
 
 
 def test_report_in_a_browser_shows_every_chapter_and_its_figures(audit, browser):
-    """Opened in Chromium: five chapters, every figure decoded, contents that link."""
+    """Opened in Chromium: six chapters, every figure decoded, contents that link."""
     _, folder = audit
     browser.get((folder / "report.html").as_uri())
 
@@ -169,8 +176,9 @@ def test_report_in_a_browser_shows_every_chapter_and_its_figures(audit, browser)
         "return [...document.querySelectorAll('section.chapter h1')]"
         ".map(h => h.textContent)"
     )
-    assert len(chapters) == 5
-    assert chapters[1].startswith("Lab: push against polling")
+    assert len(chapters) == 6
+    assert chapters[1].startswith("Security: who is calling")
+    assert chapters[2].startswith("Lab: push against polling")
     widths = browser.execute_script(
         "return [...document.images].map(img => img.complete ? img.naturalWidth : 0)"
     )
