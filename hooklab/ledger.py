@@ -77,43 +77,40 @@ CREATE TABLE IF NOT EXISTS deliveries (
     repeats     INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (source, event_id)
 );
-CREATE TABLE IF NOT EXISTS processing (
-    source      TEXT NOT NULL,
-    event_id    TEXT NOT NULL,
-    status      TEXT NOT NULL,
-    attempts    INTEGER NOT NULL DEFAULT 0,
-    next_at     REAL NOT NULL,
-    lease_owner TEXT,
-    lease_until REAL,
-    last_error  TEXT,
-    note        TEXT,
-    updated_at  REAL NOT NULL,
-    PRIMARY KEY (source, event_id)
-);
-CREATE INDEX IF NOT EXISTS processing_due ON processing (status, next_at);
 CREATE TABLE IF NOT EXISTS object_versions (
     scope       TEXT NOT NULL,
     object_id   TEXT NOT NULL,
     version     TEXT NOT NULL,
     PRIMARY KEY (scope, object_id)
 );
--- Deliveries stored before processing state existed are queued once.
-INSERT OR IGNORE INTO processing (source, event_id, status, next_at, updated_at)
-    SELECT source, event_id, 'pending', received_at, received_at FROM deliveries;
 """
 
-_INSERT_DELIVERY = (
-    "INSERT OR IGNORE INTO deliveries"
-    " (source, event_id, event_type, received_at, body, headers)"
-    " VALUES (?, ?, ?, ?, ?, ?)"
+# Processing state lives in the deliveries row itself: one insert per event keeps
+# the acknowledgement path short. Columns are added to a ledger written before they
+# existed; its deliveries then start pending.
+_STATE_COLUMNS = (
+    ("status", "TEXT NOT NULL DEFAULT 'pending'"),
+    ("attempts", "INTEGER NOT NULL DEFAULT 0"),
+    ("next_at", "REAL NOT NULL DEFAULT 0"),
+    ("lease_owner", "TEXT"),
+    ("lease_until", "REAL"),
+    ("last_error", "TEXT"),
+    ("note", "TEXT"),
+    ("updated_at", "REAL NOT NULL DEFAULT 0"),
 )
-_INSERT_PROCESSING = (
-    "INSERT INTO processing (source, event_id, status, next_at, note, updated_at)"
-    " VALUES (?, ?, ?, ?, ?, ?)"
+_DUE_INDEX = "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_at)"
+
+_INSERT_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_MANY = (
+    "INSERT OR IGNORE INTO deliveries (source, event_id, event_type, received_at,"
+    " body, headers, status, next_at, note, updated_at) VALUES {rows}"
+    " RETURNING source, event_id"
 )
+_MAX_ROWS_PER_INSERT = 500
+_DELIVERY_COLUMNS = "source, event_id, event_type, received_at, body, headers, repeats"
 _EVENT_COLUMNS = (
-    "p.source, p.event_id, d.event_type, p.status, p.attempts, d.received_at,"
-    " p.updated_at, p.next_at, p.lease_until, p.last_error, p.note, d.repeats"
+    "source, event_id, event_type, status, attempts, received_at,"
+    " updated_at, next_at, lease_until, last_error, note, repeats"
 )
 
 
@@ -293,14 +290,19 @@ def storable_headers(headers: Mapping[str, str]) -> dict[str, str]:
 class SqliteLedger:
     """A ledger in one SQLite file (WAL, synchronous=FULL), safe across threads.
 
-    ``clock`` stamps arrival times (``time.time`` unless a test injects one).
+    ``clock`` stamps arrival times (``time.time`` unless a test injects one);
+    a background thread checkpoints the WAL every ``checkpoint_every_s`` seconds.
 
     Several processes may open the same file: SQLite serialises their writers and a
     claimed event is leased to one worker at a time.
     """
 
     def __init__(
-        self, path: str | Path, *, clock: Callable[[], float] = time.time
+        self,
+        path: str | Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        checkpoint_every_s: float = 1.0,
     ) -> None:
         self.path = Path(path)
         self.clock = clock
@@ -314,6 +316,7 @@ class SqliteLedger:
             raise LedgerError(
                 f"The ledger {self.path} cannot be opened: {exc}."
             ) from exc
+        self._checkpointer = _Checkpointer(self.path, checkpoint_every_s)
 
     def __repr__(self) -> str:
         return f"SqliteLedger(path={str(self.path)!r})"
@@ -351,9 +354,13 @@ class SqliteLedger:
         repeat, exactly as if they had come one after the other.
         """
         received_at = self.clock()
+        outcomes: list[Recorded] = []
 
         with self._write("record") as conn:
-            return [_insert(conn, item, received_at) for item in items]
+            for start in range(0, len(items), _MAX_ROWS_PER_INSERT):
+                chunk = items[start : start + _MAX_ROWS_PER_INSERT]
+                outcomes += _insert_many(conn, chunk, received_at)
+        return outcomes
 
     def deliveries(self, source: str | None = None) -> list[Delivery]:
         """Return stored deliveries in arrival order, optionally of one source."""
@@ -397,18 +404,18 @@ class SqliteLedger:
 
         with self._write("claim") as conn:
             rows = conn.execute(
-                "UPDATE processing SET status = 'processing', attempts = attempts + 1,"
+                "UPDATE deliveries SET status = 'processing', attempts = attempts + 1,"
                 " lease_owner = ?, lease_until = ?, updated_at = ?"
-                " WHERE rowid IN (SELECT rowid FROM processing"
+                " WHERE rowid IN (SELECT rowid FROM deliveries"
                 "   WHERE (status IN ('pending', 'failed') AND next_at <= ?)"
                 "      OR (status = 'processing' AND lease_until <= ?)"
                 "   ORDER BY next_at LIMIT ?)"
-                " RETURNING source, event_id, attempts",
+                f" RETURNING {_DELIVERY_COLUMNS}, attempts",
                 (worker, lease_until, now, now, now, limit),
             ).fetchall()
             claims = [
-                Claim(_read_delivery(conn, src, eid), worker, int(n), lease_until)
-                for src, eid, n in rows
+                Claim(_delivery(row[:-1]), worker, int(row[-1]), lease_until)
+                for row in rows
             ]
 
         return sorted(claims, key=lambda c: c.delivery.received_at)
@@ -470,10 +477,9 @@ class SqliteLedger:
     ) -> list[EventState]:
         """Return processing states in arrival order, filtered as asked."""
         query = (
-            f"SELECT {_EVENT_COLUMNS} FROM processing p JOIN deliveries d"
-            " USING (source, event_id)"
-            " WHERE (? IS NULL OR p.status = ?) AND (? IS NULL OR d.received_at >= ?)"
-            " AND (? IS NULL OR p.event_id = ?) ORDER BY d.rowid"
+            f"SELECT {_EVENT_COLUMNS} FROM deliveries"
+            " WHERE (? IS NULL OR status = ?) AND (? IS NULL OR received_at >= ?)"
+            " AND (? IS NULL OR event_id = ?) ORDER BY rowid"
         )
         params = (status, status, since, since, event_id, event_id)
 
@@ -490,7 +496,7 @@ class SqliteLedger:
         """
         with self._write("requeue") as conn:
             changed = conn.executemany(
-                "UPDATE processing SET status = 'pending', attempts = 0, next_at = ?,"
+                "UPDATE deliveries SET status = 'pending', attempts = 0, next_at = ?,"
                 " lease_owner = NULL, lease_until = NULL, updated_at = ?"
                 " WHERE source = ? AND event_id = ?",
                 [(now, now, source, event_id) for source, event_id in keys],
@@ -502,7 +508,7 @@ class SqliteLedger:
         """Return how many events have each status (every status, zeros included)."""
         with self._guard("read") as conn:
             rows = conn.execute(
-                "SELECT status, COUNT(*) FROM processing GROUP BY status"
+                "SELECT status, COUNT(*) FROM deliveries GROUP BY status"
             ).fetchall()
 
         counts = {str(status): int(n) for status, n in rows}
@@ -512,11 +518,11 @@ class SqliteLedger:
         """When the earliest waiting event becomes due, or None if none waits."""
         with self._guard("read") as conn:
             (waiting,) = conn.execute(
-                "SELECT MIN(next_at) FROM processing"
+                "SELECT MIN(next_at) FROM deliveries"
                 " WHERE status IN ('pending', 'failed')"
             ).fetchone()
             (leased,) = conn.execute(
-                "SELECT MIN(lease_until) FROM processing WHERE status = 'processing'"
+                "SELECT MIN(lease_until) FROM deliveries WHERE status = 'processing'"
             ).fetchone()
 
         due = [float(t) for t in (waiting, leased) if t is not None]
@@ -524,6 +530,7 @@ class SqliteLedger:
 
     def close(self) -> None:
         """Close the file; later calls raise LedgerError. Closing twice is harmless."""
+        self._checkpointer.stop()
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
@@ -537,7 +544,7 @@ class SqliteLedger:
 
         with self._write("settle") as conn:
             changed = conn.execute(
-                f"UPDATE processing SET {assignments}, lease_owner = NULL,"
+                f"UPDATE deliveries SET {assignments}, lease_owner = NULL,"
                 " lease_until = NULL, updated_at = ?"
                 " WHERE source = ? AND event_id = ? AND status = 'processing'"
                 " AND lease_owner = ? AND attempts = ?",
@@ -561,7 +568,11 @@ class SqliteLedger:
             raise LedgerError(f"The ledger {self.path} cannot use WAL mode ({mode}).")
 
         conn.execute("PRAGMA synchronous=FULL")
-        conn.executescript(f"BEGIN IMMEDIATE; {_SCHEMA}; COMMIT;")
+        # Checkpoints copy the WAL into the database file; a background thread
+        # does that (see _Checkpointer), so no commit of a delivery waits for one.
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        conn.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
+        _add_state_columns(conn)
         return conn
 
     @contextmanager
@@ -596,46 +607,105 @@ class SqliteLedger:
         return self._conn
 
 
-def _insert(conn: sqlite3.Connection, item: Incoming, received_at: float) -> Recorded:
-    """Insert one delivery and its processing row, or count it as a repeat."""
-    headers = json.dumps(storable_headers(item.headers), sort_keys=True)
-    inserted = conn.execute(
-        _INSERT_DELIVERY,
-        (item.source, item.event_id, item.event_type, received_at, item.body, headers),
-    ).rowcount
-    if not inserted:
-        first = _count_repeat(conn, item.source, item.event_id)
-        return Recorded(new=False, received_at=first)
+class _Checkpointer:
+    """A thread that checkpoints the WAL every few seconds on its own connection.
 
+    A passive checkpoint never blocks writers, and the WAL it copies was already
+    synced at each commit, so durability does not depend on it.
+    """
+
+    def __init__(self, path: Path, every_s: float) -> None:
+        self._path = path
+        self._every_s = every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name="hooklab-checkpoint", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """End the thread after one last checkpoint."""
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(10)
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(self._path, timeout=30, isolation_level=None)
+        try:
+            while not self._stop.wait(self._every_s):
+                self._checkpoint(conn)
+            self._checkpoint(conn)
+        finally:
+            conn.close()
+
+    def _checkpoint(self, conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error:
+            logger.warning("ledger.checkpoint_failed", extra={"path": str(self._path)})
+
+
+def _add_state_columns(conn: sqlite3.Connection) -> None:
+    """Add the processing-state columns and index where the file lacks them."""
+    have = {row[1] for row in conn.execute("PRAGMA table_info(deliveries)")}
+    missing = [(name, kind) for name, kind in _STATE_COLUMNS if name not in have]
+
+    conn.execute("BEGIN IMMEDIATE")
+    for name, kind in missing:
+        conn.execute(f"ALTER TABLE deliveries ADD COLUMN {name} {kind}")
+    conn.execute(_DUE_INDEX)
+    conn.execute("COMMIT")
+
+
+def _insert_many(
+    conn: sqlite3.Connection, items: Sequence[Incoming], received_at: float
+) -> list[Recorded]:
+    """Insert a chunk in one statement; count every known identity as a repeat."""
+    rows = [_row(item, received_at) for item in items]
+    statement = _INSERT_MANY.format(rows=", ".join([_INSERT_ROW] * len(rows)))
+    inserted = {
+        (str(source), str(event_id))
+        for source, event_id in conn.execute(statement, [v for r in rows for v in r])
+    }
+
+    outcomes = []
+    for item in items:
+        key = (item.source, item.event_id)
+        if key in inserted:
+            inserted.discard(key)  # a second copy in the same chunk is a repeat
+            outcomes.append(Recorded(new=True, received_at=received_at))
+        else:
+            first = _count_repeat(conn, item.source, item.event_id)
+            outcomes.append(Recorded(new=False, received_at=first))
+    return outcomes
+
+
+def _row(item: Incoming, received_at: float) -> tuple[Any, ...]:
+    headers = json.dumps(storable_headers(item.headers), sort_keys=True)
     status = "pending" if item.quarantine is None else "quarantined"
-    conn.execute(
-        _INSERT_PROCESSING,
-        (item.source, item.event_id, status, received_at, item.quarantine, received_at),
+
+    return (
+        item.source,
+        item.event_id,
+        item.event_type,
+        received_at,
+        item.body,
+        headers,
+        status,
+        received_at,
+        item.quarantine,
+        received_at,
     )
-    return Recorded(new=True, received_at=received_at)
 
 
 def _count_repeat(conn: sqlite3.Connection, source: str, event_id: str) -> float:
     """Count one more copy of a known delivery and return its first arrival time."""
-    conn.execute(
-        "UPDATE deliveries SET repeats = repeats + 1 WHERE source = ? AND event_id = ?",
-        (source, event_id),
-    )
-
     (received_at,) = conn.execute(
-        "SELECT received_at FROM deliveries WHERE source = ? AND event_id = ?",
+        "UPDATE deliveries SET repeats = repeats + 1 WHERE source = ? AND event_id = ?"
+        " RETURNING received_at",
         (source, event_id),
     ).fetchone()
     return float(received_at)
-
-
-def _read_delivery(conn: sqlite3.Connection, source: str, event_id: str) -> Delivery:
-    row = conn.execute(
-        "SELECT source, event_id, event_type, received_at, body, headers, repeats"
-        " FROM deliveries WHERE source = ? AND event_id = ?",
-        (source, event_id),
-    ).fetchone()
-    return _delivery(row)
 
 
 def _delivery(row: Any) -> Delivery:

@@ -196,13 +196,14 @@ class _Hooks:
         _check_address(request, self.guard)
 
         body = await _read_body(request, self.guard)
-        envelope = _verify_and_open(source, request, body)
+        headers = dict(request.headers.items())  # ASGI names are lower-case already
+        envelope = _verify_and_open(source, request, headers, body)
         incoming = Incoming(
             source.name,
             envelope.event_id,
             envelope.event_type,
             body,
-            request.headers,
+            headers,
             envelope.quarantine,
         )
         return await self._store(incoming, envelope)
@@ -323,9 +324,11 @@ async def _read_body(request: Request, guard: Guard) -> bytes:
     return b"".join(chunks)
 
 
-def _verify_and_open(source: Source, request: Request, body: bytes) -> Envelope:
+def _verify_and_open(
+    source: Source, request: Request, headers: dict[str, str], body: bytes
+) -> Envelope:
     try:
-        verified = source.verifier.verify(request.headers, body, url=str(request.url))
+        verified = source.verifier.verify(headers, body, url=str(request.url))
     except SignatureError as exc:
         logger.warning(
             "webhook.rejected", extra={"source": source.name, "reason": str(exc)}
@@ -334,7 +337,7 @@ def _verify_and_open(source: Source, request: Request, body: bytes) -> Envelope:
 
     return open_envelope(
         source.id_rule,
-        request.headers,
+        headers,
         body,
         scheme_id=verified.event_id,
         type_field=source.type_field,

@@ -16,8 +16,11 @@ from __future__ import annotations
 import logging
 import os
 import re
+import signal
 import socket
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -213,10 +216,33 @@ def run_service(
 
         processor.start(workers)
         try:
-            uvicorn.Server(server_config(app)).run(sockets=[sock])
+            with _signals_end_serving():
+                uvicorn.Server(server_config(app)).run(sockets=[sock])
         finally:
             processor.stop()
             sock.close()
+
+
+@contextmanager
+def _signals_end_serving() -> Iterator[None]:
+    """Let Ctrl-C and SIGTERM end serving, then the workers, then return normally.
+
+    uvicorn handles both signals while it runs and raises them again when it has
+    stopped; a no-op handler here absorbs that second delivery, so the caller's
+    clean-up (stopping the workers, closing the ledger) still runs.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda signum, frame: None)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _secrets_from(env: str, environ: Mapping[str, str] | None, who: str) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -14,25 +13,21 @@ from hooklab.groupcommit import GroupCommitter
 from hooklab.ledger import Incoming, Recorded, SqliteLedger
 
 
-class _GatedLedger(SqliteLedger):
-    """A real SQLite ledger whose commits wait for a gate, to hold a batch open."""
+class _CountingLedger(SqliteLedger):
+    """A real SQLite ledger that notes the size of every batch it commits."""
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
-        self.gate = threading.Event()
-        self.entered = threading.Event()
         self.batches: list[int] = []
 
     def record_many(self, items: Sequence[Incoming]) -> list[Recorded]:
         self.batches.append(len(items))
-        self.entered.set()
-        self.gate.wait(5)
         return super().record_many(items)
 
 
 @pytest.fixture
-def gated(tmp_path: Path) -> Iterator[_GatedLedger]:
-    with _GatedLedger(tmp_path / "ledger.db") as opened:
+def counting(tmp_path: Path) -> Iterator[_CountingLedger]:
+    with _CountingLedger(tmp_path / "ledger.db") as opened:
         yield opened
 
 
@@ -40,26 +35,44 @@ def _item(n: int, event_id: str | None = None) -> Incoming:
     return Incoming("shop", event_id or f"evt_{n}", "order.created", b"{}", {})
 
 
-def test_record_while_commit_runs_next_fifty_share_one_commit(
-    gated: _GatedLedger,
+def test_record_fifty_waiting_together_share_one_commit(
+    counting: _CountingLedger,
 ) -> None:
-    committer = GroupCommitter(gated)
+    committer = GroupCommitter(counting)
+    before = counting.commits
 
     async def scenario() -> list[Recorded]:
-        first = asyncio.ensure_future(committer.record(_item(0)))
-        await asyncio.to_thread(gated.entered.wait, 5)
-        rest = [asyncio.ensure_future(committer.record(_item(n))) for n in range(1, 51)]
-        await asyncio.sleep(0.05)
-        gated.gate.set()
-        return await asyncio.gather(first, *rest)
+        return await asyncio.gather(*(committer.record(_item(n)) for n in range(50)))
 
     outcomes = asyncio.run(scenario())
-    committer.close()
 
     assert all(o.new for o in outcomes)
-    assert gated.batches == [1, 50]
-    assert gated.commits == 2
-    assert gated.count() == 51
+    assert counting.batches == [50]
+    assert counting.commits - before == 1
+    assert counting.count() == 50
+
+
+def test_record_later_turn_gets_its_own_commit(counting: _CountingLedger) -> None:
+    committer = GroupCommitter(counting)
+
+    async def scenario() -> None:
+        await asyncio.gather(*(committer.record(_item(n)) for n in range(3)))
+        await committer.record(_item(3))
+
+    asyncio.run(scenario())
+
+    assert counting.batches == [3, 1]
+
+
+def test_record_more_than_max_batch_splits_commits(counting: _CountingLedger) -> None:
+    committer = GroupCommitter(counting, max_batch=20)
+
+    async def scenario() -> list[Recorded]:
+        return await asyncio.gather(*(committer.record(_item(n)) for n in range(50)))
+
+    asyncio.run(scenario())
+
+    assert counting.batches == [20, 20, 10]
 
 
 def test_record_same_id_at_same_moment_exactly_one_new(tmp_path: Path) -> None:
@@ -71,7 +84,6 @@ def test_record_same_id_at_same_moment_exactly_one_new(tmp_path: Path) -> None:
             return await asyncio.gather(*copies)
 
         outcomes = asyncio.run(scenario())
-        committer.close()
 
         assert sorted(o.new for o in outcomes) == [False] * 19 + [True]
         assert ledger.stats()["pending"] == 1
@@ -87,7 +99,6 @@ def test_record_ledger_failure_reaches_every_waiter(tmp_path: Path) -> None:
         return await asyncio.gather(*waiting, return_exceptions=True)
 
     outcomes = asyncio.run(scenario())
-    committer.close()
 
     assert all(isinstance(o, LedgerError) for o in outcomes)
 
@@ -102,7 +113,6 @@ def test_on_commit_called_only_for_new_events(tmp_path: Path) -> None:
             await committer.record(_item(0))
 
         asyncio.run(scenario())
-        committer.close()
 
     assert calls == [1]
 

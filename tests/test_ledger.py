@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -292,3 +293,17 @@ def test_open_issue2_ledger_queues_its_deliveries(tmp_path: Path) -> None:
 
     with SqliteLedger(path) as opened:
         assert opened.stats()["pending"] == 1
+
+
+def test_background_checkpoint_copies_wal_into_database(tmp_path: Path) -> None:
+    """Commits never checkpoint; the ledger's own thread does, soon after."""
+    path = tmp_path / "ledger.db"
+    with SqliteLedger(path, checkpoint_every_s=0.02) as ledger:
+        empty = path.stat().st_size
+        _store(ledger, *[f"evt_{n}" for n in range(200)])
+
+        deadline = time.monotonic() + 5
+        while path.stat().st_size <= empty and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+        assert path.stat().st_size > empty
