@@ -193,6 +193,10 @@ class Ledger(Protocol):
     same methods with the same meaning.
     """
 
+    # Only the SQLite backend exists so far: no PostgreSQL server is part of the
+    # embedded default, and its claim would need FOR UPDATE SKIP LOCKED semantics
+    # tested against a real server, which this project does not run yet.
+
     @property
     def commits(self) -> int:
         """How many write transactions this handle has committed."""

@@ -179,6 +179,9 @@ class Processor:
             self._settle(claim, "done", "No workflow handles this event.")
             return
 
+        # Progress is kept per event, not per action: a retry runs every action of
+        # the event again, each with the same idempotency key, so targets that
+        # honour the key apply each effect once and others may see a repeat.
         try:
             applied = sum(self._run(pipeline, event) for pipeline in pipelines)
         except Exception as exc:  # an action's failure, whatever it is, is retried
