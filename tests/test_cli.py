@@ -110,7 +110,8 @@ def test_audit_with_a_failing_chapter_exits_1_naming_it(tmp_path):
     )
 
     assert result.returncode == 1
-    assert "[1/1] 01_divide ... failed" in result.stderr
+    assert "[1/1] 01_divide running\n" in result.stderr
+    assert "[1/1] 01_divide failed in " in result.stderr
     assert "error: Chapter 01_divide failed in cell 3" in result.stderr
     assert "ZeroDivisionError: division by zero" in result.stderr
     assert "Traceback" not in result.stderr

@@ -57,10 +57,11 @@ def audit(
     from hooklab.report import run_audit
 
     def progress(index: int, total: int, name: str, state: str, seconds: float) -> None:
+        # Whole lines only: a kernel may write to stderr while a chapter runs.
         if state == "start":
-            click.echo(f"[{index}/{total}] {name} ...", err=True, nl=False)
+            click.echo(f"[{index}/{total}] {name} running", err=True)
         else:
-            click.echo(f" {state} ({seconds:.1f} s)", err=True)
+            click.echo(f"[{index}/{total}] {name} {state} in {seconds:.1f} s", err=True)
 
     result = run_or_exit(
         lambda: run_audit(

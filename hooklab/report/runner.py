@@ -191,7 +191,7 @@ def execute_chapter(
             kernel_name=KERNEL_NAME,
             language="python",
             # The kernel's own start-up warnings would break the progress lines.
-            extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
             cwd=str(notebook.parent),
             progress_bar=False,
             log_output=False,
