@@ -48,6 +48,7 @@ from hooklab.signing import Verifier
 from hooklab.simulate import SUMMARY_COLUMNS, poll_label
 from hooklab.spec import Engagement, secret_value
 from hooklab.studies.payloads import make_payload
+from hooklab.studies.pushpull import busiest_webhook_source
 
 __all__ = [
     "LabPlan",
@@ -184,10 +185,7 @@ def lab_plan(engagement: Engagement, *, scale: float = 600.0) -> LabPlan:
             if wf.current.method == "poll" and wf.current.poll_interval_min
         }
     )
-    volume: dict[str, float] = {}
-    for wf in pushed:
-        volume[wf.source] = volume.get(wf.source, 0.0) + wf.events_per_day
-    busiest = engagement.app(max(volume, key=lambda app_id: volume[app_id]))
+    busiest = busiest_webhook_source(engagement)
     env = engagement.secrets[busiest.secret].env if busiest.secret else None
 
     return LabPlan(
