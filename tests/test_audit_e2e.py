@@ -24,9 +24,10 @@ CHAPTERS = (
     "01_scope",
     "02_security",
     "03_lab",
-    "04_roi",
-    "05_checklist",
-    "06_docs",
+    "04_scale",
+    "05_roi",
+    "06_checklist",
+    "07_docs",
 )
 SECRETS = {
     "ACME_SHOP_WEBHOOK_SECRET": "whsec_"
@@ -70,7 +71,9 @@ def test_audit_prints_the_report_folder_and_shows_progress(audit):
     assert re.fullmatch(r"\d{8}T\d{6}Z", folder.name)
     for index, chapter in enumerate(CHAPTERS, start=1):
         assert re.search(
-            rf"^\[{index}/6\] {chapter} done in \d+\.\d s$", result.stderr, re.MULTILINE
+            rf"^\[{index}/{len(CHAPTERS)}\] {chapter} done in \d+\.\d s$",
+            result.stderr,
+            re.MULTILINE,
         )
 
 
@@ -168,7 +171,7 @@ def browser():
 
 
 def test_report_in_a_browser_shows_every_chapter_and_its_figures(audit, browser):
-    """Opened in Chromium: six chapters, every figure decoded, contents that link."""
+    """Opened in Chromium: every chapter, every figure decoded, contents that link."""
     _, folder = audit
     browser.get((folder / "report.html").as_uri())
 
@@ -176,7 +179,7 @@ def test_report_in_a_browser_shows_every_chapter_and_its_figures(audit, browser)
         "return [...document.querySelectorAll('section.chapter h1')]"
         ".map(h => h.textContent)"
     )
-    assert len(chapters) == 6
+    assert len(chapters) == len(CHAPTERS)
     assert chapters[1].startswith("Security: who is calling")
     assert chapters[2].startswith("Lab: push against polling")
     widths = browser.execute_script(
