@@ -1,4 +1,8 @@
-"""Tests for hooklab.api.Client: call log and cursor pagination."""
+"""Tests for hooklab.api.Client over a mock transport: call log, cursor pages, errors.
+
+Behaviour that lives in HTTP (auth, limits, retries, every pagination style) is
+tested against the real mock provider in test_api_provider.py.
+"""
 
 from __future__ import annotations
 
@@ -30,8 +34,13 @@ def _paged(request: httpx.Request) -> httpx.Response:
     )
 
 
-def _client(handler: Handler) -> Client:
-    return Client("http://127.0.0.1:9", transport=httpx.MockTransport(handler))
+def _client(handler: Handler, waits: list[float] | None = None) -> Client:
+    """A client on ``handler`` whose waits are recorded instead of slept."""
+    return Client(
+        "http://127.0.0.1:9",
+        transport=httpx.MockTransport(handler),
+        sleep=(waits if waits is not None else []).append,
+    )
 
 
 @pytest.mark.parametrize(
@@ -69,6 +78,8 @@ def test_iter_pages_failed_middle_page_raises_with_request() -> None:
     with _client(flaky) as client, pytest.raises(ApiError, match="HTTP 500") as caught:
         list(client.iter_pages("/v1/events", limit=2))
 
+    assert [c.status for c in client.calls] == [200, 500, 500, 500, 500]
+
     assert isinstance(caught.value, ApiRequestError)
     assert caught.value.request.method == "GET"
     assert caught.value.request.url.params["after"] == "evt_2"
@@ -96,23 +107,25 @@ def test_iter_pages_malformed_page_raises(response: httpx.Response) -> None:
         list(client.iter_pages("/v1/events"))
 
 
-def test_request_transport_failure_is_recorded_and_raised() -> None:
+def test_request_transport_failure_is_retried_recorded_and_raised() -> None:
+    """A refused connection is tried four times (backing off) and then raised."""
+
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
 
+    waits: list[float] = []
     with (
-        _client(refuse) as client,
-        pytest.raises(ApiRequestError, match="ConnectError"),
+        _client(refuse, waits) as client,
+        pytest.raises(ApiRequestError, match="after 4 attempts: ConnectError"),
     ):
         client.request("GET", "/v1/events")
 
-    [call] = client.calls
-    assert (call.method, call.route, call.status, call.bytes) == (
-        "GET",
-        "/v1/events",
-        None,
-        0,
-    )
+    assert [(c.attempt, c.status, c.bytes, c.error) for c in client.calls] == [
+        (n, None, 0, "ConnectError") for n in (1, 2, 3, 4)
+    ]
+    assert {c.route for c in client.calls} == {"/v1/events"}
+    assert len(waits) == 3
+    assert all(0 <= wait <= cap for wait, cap in zip(waits, (0.5, 1, 2), strict=True))
 
 
 def test_request_logs_one_line_and_records_call(

@@ -17,7 +17,7 @@ list were complete.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -39,8 +39,7 @@ __all__ = [
 
 Params = dict[str, str]
 
-_LINK = re.compile(r"<([^>]*)>((?:\s*;\s*[^;,\"]+(?:=(?:\"[^\"]*\"|[^;,]*))?)*)")
-_LINK_PARAM = re.compile(r";\s*([^;=\s]+)\s*(?:=\s*(\"[^\"]*\"|[^;,]*))?")
+_LINK_PARAM = re.compile(r'\s*;\s*([^\s;=,]+)\s*(?:=\s*("[^"]*"|[^;,]*))?')
 
 
 @dataclass(frozen=True)
@@ -237,14 +236,28 @@ def parse_link_header(value: str) -> dict[str, str]:
     """
     links: dict[str, str] = {}
 
-    for match in _LINK.finditer(value):
-        url, attributes = match.group(1).strip(), match.group(2)
-        for name, raw in _LINK_PARAM.findall(attributes):
-            if name.lower() != "rel":
-                continue
-            for rel in raw.strip('"').split():
-                links.setdefault(rel.lower(), url)
+    for url, attributes in _link_values(value):
+        for rel in attributes.get("rel", "").split():
+            links.setdefault(rel.lower(), url)
     return links
+
+
+def _link_values(value: str) -> Iterator[tuple[str, dict[str, str]]]:
+    """Each ``<url>; name=value; ...`` of a Link header, quoted values unquoted."""
+    position = 0
+
+    while (start := value.find("<", position)) != -1:
+        end = value.find(">", start)
+        if end == -1:
+            return
+        attributes: dict[str, str] = {}
+        position = end + 1
+        while match := _LINK_PARAM.match(value, position):
+            attributes.setdefault(
+                match.group(1).lower(), (match.group(2) or "").strip('"')
+            )
+            position = match.end()
+        yield value[start + 1 : end].strip(), attributes
 
 
 def json_body(response: httpx.Response) -> Any:
