@@ -448,7 +448,7 @@ class MockProvider:
             self._attempts.append(attempt)
 
 
-def webhook_body(event: dict[str, Any]) -> bytes:
+def webhook_body(event: Mapping[str, Any]) -> bytes:
     """The webhook body of ``event``: Standard Webhooks' type, timestamp and data.
 
     The event id travels in the ``webhook-id`` header, not in the body.
