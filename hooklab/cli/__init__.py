@@ -7,6 +7,7 @@ delivery), 2 a usage or input mistake (a bad option, an invalid file).
 """
 
 from hooklab.cli import (  # noqa: F401  (registers their commands)
+    pull,
     runtime,
     signing,
     studies,
