@@ -16,8 +16,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from hooklab.ledger import SqliteLedger
-from hooklab.mockprovider import MockProvider
+from hooklab.mockprovider import MockProvider, OAuthConfig, RateLimit
 from hooklab.receiver import Source, create_app
+from hooklab.sender import Faults
 from hooklab.servers import serve_in_thread
 from hooklab.signing import Verifier
 
@@ -193,3 +194,106 @@ def test_control_create_does_not_wait_for_webhook() -> None:
 
     assert elapsed < 0.5
     assert [a.status_code for a in provider.attempts] == [200]
+
+
+def test_rate_limit_answers_429_with_whole_second_retry_after() -> None:
+    provider = MockProvider(rate_limit=RateLimit(5, burst=2))
+
+    with serve_in_thread(provider.app) as api, httpx.Client(base_url=api.url) as http:
+        answers = [http.get("/v1/events") for _ in range(3)]
+        control = http.post("/_control/events", json={"type": "t"})
+
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert answers[2].headers["retry-after"] == "1"
+    assert control.status_code == 201  # the control endpoint is not rate-limited
+    assert [hit.status for hit in provider.hits] == [200, 200, 429]
+
+
+def test_list_events_created_since_and_starting_after_alias(
+    client: httpx.Client, provider: MockProvider
+) -> None:
+    ids = _create(client, 4)
+    since = provider.events[2]["created"]
+
+    page = client.get("/v1/events", params={"created_since": since}).json()
+    after = client.get("/v1/events", params={"starting_after": ids[2]}).json()
+
+    assert [e["id"] for e in page["data"]] == ids[2:]
+    assert [e["id"] for e in after["data"]] == ids[3:]
+
+
+def test_orders_link_header_names_first_prev_next_last(
+    client: httpx.Client, provider: MockProvider
+) -> None:
+    for number in range(5):
+        provider.create_order({"n": number})
+
+    answer = client.get("/v1/orders", params={"page": "2", "per_page": "2"})
+
+    assert [o["id"] for o in answer.json()] == ["ord_00000003", "ord_00000004"]
+    link = answer.headers["link"]
+    for rel, page in (("first", 1), ("prev", 1), ("next", 3), ("last", 3)):
+        assert f'page={page}&per_page=2>; rel="{rel}"; title="Page {page}"' in link
+
+
+def test_post_order_same_key_replays_and_other_body_conflicts(
+    client: httpx.Client, provider: MockProvider
+) -> None:
+    headers = {"Idempotency-Key": "key-1"}
+
+    first = client.post("/v1/orders", json={"total": 1}, headers=headers)
+    again = client.post("/v1/orders", json={"total": 1}, headers=headers)
+    other = client.post("/v1/orders", json={"total": 2}, headers=headers)
+
+    assert (first.status_code, again.status_code, other.status_code) == (201, 201, 409)
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert provider.count("order") == 1
+    assert [e["type"] for e in provider.events] == ["order.created"]
+
+
+def test_oauth_tokens_guard_the_api_and_refresh_tokens_are_single_use() -> None:
+    provider = MockProvider(oauth=OAuthConfig("id", "secret"))
+    refresh = provider.issue_refresh_token()
+    grant = {"grant_type": "refresh_token", "refresh_token": refresh}
+
+    with serve_in_thread(provider.app) as api, httpx.Client(base_url=api.url) as http:
+        refused = http.get("/v1/events")
+        wrong = http.post("/oauth/token", data=grant, auth=("id", "nope"))
+        tokens = http.post("/oauth/token", data=grant, auth=("id", "secret")).json()
+        reused = http.post("/oauth/token", data=grant, auth=("id", "secret"))
+        bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+        allowed = http.get("/v1/events", headers=bearer)
+        provider.expire_tokens()
+        expired = http.get("/v1/events", headers=bearer)
+
+    assert (
+        refused.status_code == 401
+        and "invalid_token" in refused.headers["www-authenticate"]
+    )
+    assert (wrong.status_code, wrong.json()["error"]) == (401, "invalid_client")
+    assert tokens["refresh_token"] != refresh
+    assert (reused.status_code, reused.json()["error"]) == (400, "invalid_grant")
+    assert (allowed.status_code, expired.status_code) == (200, 401)
+
+
+def test_emit_drops_and_duplicates_through_the_sender(tmp_path: Path) -> None:
+    provider = MockProvider(webhook_secret=SECRET)
+    for number in range(40):
+        provider.create_event("t", {"n": number})
+    ledger = SqliteLedger(tmp_path / "ledger.db")
+    receiver = create_app(
+        {"mock": Source("mock", Verifier("standard-webhooks", SECRET))}, ledger
+    )
+
+    with serve_in_thread(receiver) as hooks:
+        provider.webhook_url = f"{hooks.url}/hooks/mock"
+        attempts = asyncio.run(provider.emit(faults=Faults(drop=0.5, duplicate=0.5)))
+
+    delivered = {a.msg_id for a in attempts if a.ok}
+    duplicates = [a for a in attempts if a.trigger == "duplicate"]
+    assert 0 < len(delivered) < 40
+    assert duplicates and all(a.msg_id in delivered for a in duplicates)
+    assert {d.event_id for d in ledger.deliveries()} == delivered
+    assert provider.attempts == attempts
+    ledger.close()
