@@ -25,7 +25,8 @@ Errors, each carrying the request (and the answer, if one came)::
 """
 
 from hooklab.api._auth import ApiKey, Auth, BearerToken, Credentials, OAuth2
-from hooklab.api._client import DEFAULT_TIMEOUT, AsyncClient, CallRecord, Client
+from hooklab.api._client import AsyncClient, Client
+from hooklab.api._core import DEFAULT_TIMEOUT, CallRecord
 from hooklab.api._errors import ApiAuthError, ApiRequestError, ApiResponseError
 from hooklab.api._limits import (
     IDEMPOTENT_METHODS,
