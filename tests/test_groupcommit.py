@@ -124,3 +124,38 @@ def test_record_after_close_raises_ledger_error(tmp_path: Path) -> None:
 
         with pytest.raises(LedgerError, match="closed"):
             asyncio.run(committer.record(_item(0)))
+
+
+def test_record_arriving_during_a_commit_joins_the_next_batch(
+    counting: _CountingLedger,
+) -> None:
+    """While the writer thread syncs, the loop keeps queueing for the next commit."""
+    committer = GroupCommitter(counting)
+
+    async def scenario() -> None:
+        first = asyncio.ensure_future(committer.record(_item(0)))
+        await asyncio.sleep(0)  # the first commit is now under way in the writer
+        rest = [committer.record(_item(n)) for n in range(1, 21)]
+        await asyncio.gather(first, *rest)
+
+    asyncio.run(scenario())
+
+    assert counting.batches == [1, 20]
+    assert counting.count() == 21
+
+
+def test_close_still_commits_the_deliveries_already_waiting(
+    counting: _CountingLedger,
+) -> None:
+    committer = GroupCommitter(counting)
+
+    async def scenario() -> list[Recorded]:
+        waiting = [asyncio.ensure_future(committer.record(_item(n))) for n in range(5)]
+        await asyncio.sleep(0)
+        committer.close()
+        return await asyncio.gather(*waiting)
+
+    outcomes = asyncio.run(scenario())
+
+    assert [o.new for o in outcomes] == [True] * 5
+    assert counting.count() == 5
