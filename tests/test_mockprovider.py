@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from hooklab.ledger import SqliteLedger
-from hooklab.mockprovider import MockProvider, OAuthConfig, RateLimit
+from hooklab.mockprovider import ApiFaults, MockProvider, OAuthConfig, RateLimit
 from hooklab.receiver import Source, create_app
 from hooklab.sender import Faults
 from hooklab.servers import serve_in_thread
@@ -297,3 +297,15 @@ def test_emit_drops_and_duplicates_through_the_sender(tmp_path: Path) -> None:
     assert {d.event_id for d in ledger.deliveries()} == delivered
     assert provider.attempts == attempts
     ledger.close()
+
+
+def test_random_api_faults_fail_and_slow_a_share_of_requests() -> None:
+    provider = MockProvider(
+        faults=ApiFaults(error_rate=0.5, slow_rate=0.25, slow_s=0.01, seed=3)
+    )
+
+    with serve_in_thread(provider.app) as api, httpx.Client(base_url=api.url) as http:
+        statuses = [http.get("/v1/events").status_code for _ in range(40)]
+
+    assert set(statuses) == {200, 503}
+    assert 10 <= statuses.count(503) <= 30

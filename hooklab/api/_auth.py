@@ -128,6 +128,9 @@ class OAuth2:
         self._access: str | None = None
         self._renew_at = 0.0
         self._lock = threading.Lock()
+        # One asyncio.Lock binds to the first event loop that waits on it; an
+        # instance shared by two loops (two asyncio.run calls racing) would fail
+        # there. Not supported: build one OAuth2 per client.
         self._async_lock = asyncio.Lock()
         self.refreshes = 0
 
