@@ -146,3 +146,23 @@ def test_simulate_table_and_bad_volume():
     bad = CliRunner().invoke(main, ["simulate", "--events-per-day", "0"])
     assert bad.exit_code == 2
     assert "Invalid value for '--events-per-day'" in bad.output
+
+
+def test_lab_push_measures_every_webhook():
+    result = CliRunner().invoke(main, ["lab", "push", "--events", "40", "--json"])
+
+    assert result.exit_code == 0, result.output
+    (push,) = json.loads(result.output)
+    assert push["method"] == "push"
+    assert push["missed"] == 0 and push["calls"] == 40
+    assert 0 < push["p50_s"] < 1
+
+
+def test_lab_poll_reports_each_interval_in_real_world_seconds():
+    args = ["lab", "poll", "--events", "30", "--interval", "5", "--scale", "1200"]
+
+    result = CliRunner().invoke(main, args)
+
+    assert result.exit_code == 0, result.output
+    assert "30 signed webhooks and 1 poller ran" in result.output
+    assert "poll 5 min" in result.output

@@ -1,15 +1,20 @@
-"""``hooklab simulate``: push against polling at a client's volume, from the shell."""
+"""``hooklab simulate`` and ``hooklab lab push|poll``: push against polling."""
 
 from __future__ import annotations
 
 import json
 import math
+from typing import TYPE_CHECKING
 
 import click
 import pandas as pd
 
 from hooklab.cli._app import main, run_or_exit
+from hooklab.cli.pull import lab
 from hooklab.simulate import BUSINESS_HOURS, PushPolicy, simulate
+
+if TYPE_CHECKING:
+    from hooklab.studies.lab import LabResult
 
 
 @main.command("simulate")
@@ -138,3 +143,99 @@ def _records(summary: pd.DataFrame) -> list[dict[str, object]]:
         }
         for row in rows
     ]
+
+
+@lab.command("push")
+@click.option(
+    "--events",
+    default=300,
+    show_default=True,
+    type=click.IntRange(1, 20_000),
+    help="Signed webhooks to deliver.",
+)
+@click.option("--seed", default=7, show_default=True, help="Random seed.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def lab_push(events: int, seed: int, as_json: bool) -> None:
+    """Deliver EVENTS signed webhooks to the real receiver on loopback.
+
+    Latency is from the provider creating the event to the receiver's durable
+    acknowledgement, in seconds of real time.
+
+    \b
+    Example:
+      hooklab lab push --events 1000 --json
+    """
+    _print_lab(_run_lab(events, [], 600.0, seed), as_json)
+
+
+@lab.command("poll")
+@click.option(
+    "--events",
+    default=300,
+    show_default=True,
+    type=click.IntRange(1, 20_000),
+    help="Events the mock provider creates.",
+)
+@click.option(
+    "--interval",
+    "intervals_min",
+    type=click.FloatRange(min=0, min_open=True),
+    multiple=True,
+    default=(1.0, 5.0, 10.0, 15.0),
+    show_default=True,
+    help="A polling interval in minutes; repeat for several.",
+)
+@click.option(
+    "--scale",
+    default=600.0,
+    show_default=True,
+    type=click.FloatRange(min=1),
+    help="Simulated seconds per real second (600: 10 minutes take 1 s).",
+)
+@click.option("--seed", default=7, show_default=True, help="Random seed.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def lab_poll(
+    events: int,
+    intervals_min: tuple[float, ...],
+    scale: float,
+    seed: int,
+    as_json: bool,
+) -> None:
+    """Poll the mock provider's API at each interval while it delivers webhooks.
+
+    Time is compressed by --scale; polling latencies are given in real-world
+    seconds, push (always measured alongside) in real seconds. The run takes about
+    four times the longest interval divided by the scale.
+
+    \b
+    Examples:
+      hooklab lab poll
+      hooklab lab poll --interval 1 --interval 10 --events 500 --json
+    """
+    intervals = [minutes * 60 for minutes in intervals_min]
+    _print_lab(_run_lab(events, intervals, scale, seed), as_json)
+
+
+def _run_lab(events: int, intervals: list[float], scale: float, seed: int) -> LabResult:
+    from hooklab.studies.lab import run_lab
+
+    return run_or_exit(
+        lambda: run_lab(
+            events=events,
+            event_mix={"order.created": 1.0},
+            poll_intervals_s=intervals,
+            scale=scale,
+            seed=seed,
+        )
+    )
+
+
+def _print_lab(result: LabResult, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(_records(result.summary), indent=2))
+        return
+    from hooklab.studies.lab import describe_run
+
+    click.echo(describe_run(result))
+    with pd.option_context("display.width", 120, "display.max_columns", 20):
+        click.echo(result.summary.round(4).to_string())

@@ -67,6 +67,8 @@ logger = logging.getLogger(__name__)
 SCHEME = "standard-webhooks"
 PUSH = "push"
 POLLS_PER_WINDOW = 4
+#: Events a real second when the lab measures push alone.
+PUSH_ONLY_RATE = 100.0
 START_LEAD_S = 0.05
 
 
@@ -200,14 +202,24 @@ def lab_plan(engagement: Engagement, *, scale: float = 600.0) -> LabPlan:
 
 def describe_run(result: LabResult) -> str:
     """What ran and how long it took, with the lab's own event rate."""
+    if not result.poll_intervals_s:
+        return (
+            f"{result.events} signed webhooks ran for {result.wall_seconds:.1f} s of "
+            "real time (push alone: no time scaling)."
+        )
     window_s = POLLS_PER_WINDOW * max(result.poll_intervals_s)
     per_day = result.events / window_s * 86400
+    pollers = len(result.poll_intervals_s)
     return (
-        f"{result.events} signed webhooks and {len(result.summary) - 1} pollers ran "
+        f"{result.events} signed webhooks and {_count(pollers, 'poller')} ran "
         f"for {result.wall_seconds:.1f} s of real time, standing for "
         f"{window_s / 60:.0f} simulated minutes at {result.scale:g}x "
         f"(an arrival rate of {per_day:,.0f} events a day)."
     )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def lab_headline(result: LabResult, plan: LabPlan) -> list[str]:
@@ -248,13 +260,16 @@ def run_lab(
 ) -> LabResult:
     """Run the live push-versus-poll experiment and return its measurements."""
     _validate(events, event_mix, poll_intervals_s, scale, page_size)
-    window_real = POLLS_PER_WINDOW * max(poll_intervals_s) / scale
+    if poll_intervals_s:
+        window_real = POLLS_PER_WINDOW * max(poll_intervals_s) / scale
+    else:  # push alone: no poll interval sets the pace
+        window_real = events / PUSH_ONLY_RATE
     plan = _plan(events, event_mix, window_real, random.Random(seed))
     secret = secret or _fresh_secret()
 
     started = time.perf_counter()
     logger.info("lab.started", extra={"events": events, "scale": scale})
-    created, deliveries, polls, attempts = _experiment(
+    created, deliveries, polls, attempts, clock_start = _experiment(
         plan, poll_intervals_s, scale, secret, page_size
     )
     wall = time.perf_counter() - started
@@ -270,7 +285,7 @@ def run_lab(
         events,
         attempts,
         tuple(poll_intervals_s),
-        clock_start=polls[0].clock_start,
+        clock_start=clock_start,
     )
 
 
@@ -286,8 +301,8 @@ def _validate(
         problems.append(f"events must be at least 1, got {events}")
     if not event_mix or min(event_mix.values()) < 0 or sum(event_mix.values()) <= 0:
         problems.append("event_mix needs non-negative weights with a positive sum")
-    if not intervals or min(intervals) <= 0:
-        problems.append("poll_intervals_s needs one or more positive intervals")
+    if intervals and min(intervals) <= 0:
+        problems.append("poll_intervals_s must all be positive")
     if len({method_label(i) for i in intervals}) != len(intervals):
         problems.append("poll_intervals_s must not repeat an interval")
     if scale <= 0:
@@ -324,7 +339,7 @@ def _experiment(
     scale: float,
     secret: str,
     page_size: int,
-) -> tuple[list[dict[str, Any]], list[Delivery], list[_PollLog], int]:
+) -> tuple[list[dict[str, Any]], list[Delivery], list[_PollLog], int, float]:
     """Serve receiver and provider, run the timeline, collect what each side saw."""
     provider = MockProvider(webhook_secret=secret)
 
@@ -338,11 +353,11 @@ def _experiment(
             serve_in_thread(provider.app) as api,
         ):
             provider.webhook_url = f"{hooks.url}/hooks/lab"
-            polls = _timeline(api.url, plan, intervals, scale, page_size)
+            polls, clock_start = _timeline(api.url, plan, intervals, scale, page_size)
             _wait_for_push(ledger, provider, len(plan))
         deliveries = ledger.deliveries()
 
-    return provider.events, deliveries, polls, len(provider.attempts)
+    return provider.events, deliveries, polls, len(provider.attempts), clock_start
 
 
 def _timeline(
@@ -351,8 +366,10 @@ def _timeline(
     intervals: Sequence[float],
     scale: float,
     page_size: int,
-) -> list[_PollLog]:
+) -> tuple[list[_PollLog], float]:
     """Create events on schedule while one thread per interval polls the API.
+
+    Returns what each poller saw and the Unix time the schedule started.
 
     Clients are built before the clock starts: building one takes tens of
     milliseconds, which at a large ``scale`` would be minutes of simulated time.
@@ -369,7 +386,8 @@ def _timeline(
         start = time.time() + START_LEAD_S
         for log in logs:
             log.clock_start = start
-        deadline = start + plan[-1].offset_s + 2 * max(intervals) / scale + 10
+        longest = max(intervals, default=0.0)
+        deadline = start + plan[-1].offset_s + 2 * longest / scale + 10
 
         futures = [pool.submit(_create_events, http, plan, start, abort)]
         for log, client, interval in zip(logs, clients, intervals, strict=True):
@@ -378,7 +396,7 @@ def _timeline(
         for future in futures:
             future.result()
 
-    return logs
+    return logs, start
 
 
 def _create_events(
@@ -584,6 +602,8 @@ def plot_calls(result: LabResult, events_per_day: float | None = None) -> Figure
     """
     api_calls = result.summary["calls_per_event"].copy()
     api_calls[PUSH] = 0.0
+    if not result.poll_intervals_s:
+        raise ConfigError("plot_calls compares pollers; this lab ran push alone.")
     window_s = POLLS_PER_WINDOW * max(result.poll_intervals_s)
     lab_rate = result.events / window_s * 86400
 
