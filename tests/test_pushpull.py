@@ -96,3 +96,12 @@ def test_plots_have_titles_and_units(example, study):
     cost = pushpull.plot_interval_cost(sweep, "USD", 10).axes
     assert cost[0].get_xlabel() == "polling interval (min)"
     assert "calls/day" in cost[0].get_ylabel() and "(min)" in cost[1].get_ylabel()
+
+
+def test_quota_covers_platform_plans_and_today_for_each_poller(example, study):
+    table = pushpull.quota(example, study)
+
+    assert list(table.index) == ["1 min", "2 min", "5 min", "10 min", "15 min"]
+    # Two shop workflows each poll their own resource: 2 * 144 calls at 10 min.
+    assert table.loc["10 min", "calls_per_day"] == 288
+    assert table.loc["1 min", "share_of_rate_limit"] == pytest.approx(2880 / 172_800)

@@ -33,7 +33,13 @@ from hooklab.simulate import (
     summarise,
 )
 from hooklab.spec import App, Engagement
-from hooklab.studies.outage import DisableRule, OutageImpact, outage_impact
+from hooklab.studies.outage import (
+    PLATFORM_PLANS_S,
+    DisableRule,
+    OutageImpact,
+    outage_impact,
+    polling_quota,
+)
 
 __all__ = [
     "ScaleStudy",
@@ -43,6 +49,7 @@ __all__ = [
     "interval_sweep",
     "outage",
     "plot_interval_cost",
+    "quota",
     "plot_latency_cdf",
     "scale_study",
 ]
@@ -259,6 +266,21 @@ def plot_interval_cost(
     more_handles, more_labels = delay.get_legend_handles_labels()
     calls.legend(handles + more_handles, labels + more_labels, loc="upper center")
     return fig
+
+
+def quota(engagement: Engagement, study: ScaleStudy) -> pd.DataFrame:
+    """Polling at today's interval and each platform plan, against the API's limits.
+
+    One poller per workflow that reads the source (each polls its own resource).
+    """
+    pollers = sum(1 for wf in engagement.workflows if wf.source == study.app.id)
+    intervals = sorted(
+        {
+            *PLATFORM_PLANS_S,
+            *([study.today_interval_s] if study.today_interval_s else []),
+        }
+    )
+    return polling_quota(intervals, pollers=pollers, rate_limit=study.app.rate_limit)
 
 
 def outage(study: ScaleStudy, *, start_h: float = 9, hours: float = 6) -> OutageImpact:
