@@ -56,8 +56,13 @@ def serve_in_thread(
     sock = _bind_loopback(host)
     # proxy_headers off: uvicorn would otherwise rewrite the client address from
     # X-Forwarded-For on loopback; the receiver applies its own trusted-proxy rule.
+    # loop "asyncio": uvloop, where installed, would change the process's policy.
     config = uvicorn.Config(
-        app, log_level="warning", timeout_graceful_shutdown=5, proxy_headers=False
+        app,
+        log_level="warning",
+        timeout_graceful_shutdown=5,
+        proxy_headers=False,
+        loop="asyncio",
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(

