@@ -66,3 +66,14 @@ def test_waited_as_told_measures_the_gap_after_each_429(
     calls: list[CallRecord], expected: bool
 ) -> None:
     assert waited_as_told(calls) is expected
+
+
+def test_summary_headline_reads_as_one_sentence() -> None:
+    from hooklab.studies.hybrid import HybridSummary
+
+    summary = HybridSummary(300, 267, 33, 17, 33, 0, 0, 3, 0, True, 1.2)
+
+    assert summary.headline() == (
+        "Hybrid, live on loopback: 33 of 300 webhooks lost and 17 duplicated; the "
+        "backfill recovered 33 with 3 API calls; 0 missing, 0 processed twice."
+    )

@@ -101,6 +101,16 @@ class HybridSummary:
         ]
         return [f"{label:<30}{value}" for label, value in rows]
 
+    def headline(self) -> str:
+        """One sentence for the report's key findings."""
+        return (
+            f"Hybrid, live on loopback: {self.webhooks_lost} of "
+            f"{self.events_emitted} webhooks lost and {self.webhook_duplicates} "
+            f"duplicated; the backfill recovered {self.recovered_by_backfill} with "
+            f"{self.calls_made} API calls; {self.missing} missing, "
+            f"{self.processed_more_than_once} processed twice."
+        )
+
 
 @dataclass(frozen=True)
 class HybridResult:
