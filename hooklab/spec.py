@@ -47,6 +47,7 @@ __all__ = [
     "Roi",
     "Secret",
     "Workflow",
+    "audit_problems",
     "engagement_hash",
     "example_path",
     "load_engagement",
@@ -74,9 +75,14 @@ CHECKLIST_STEPS: tuple[str, ...] = (
 
 
 class _Model(BaseModel):
-    """Base for every engagement model: unknown keys are mistakes, not extras."""
+    """Base for every engagement model: unknown keys are mistakes, not extras.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Upper bounds on the numbers below are far beyond any small business (ten
+    million events a day, a weekly poll); they exist so a typo cannot carry an
+    absurd figure into a client's report.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Client(_Model):
@@ -144,7 +150,7 @@ class CurrentMethod(_Model):
     """How a workflow's events are picked up today."""
 
     method: Literal["poll", "manual", "webhook"]
-    poll_interval_min: float | None = Field(default=None, gt=0)
+    poll_interval_min: float | None = Field(default=None, ge=1 / 60, le=10_080)
 
 
 class Workflow(_Model):
@@ -156,9 +162,9 @@ class Workflow(_Model):
     source: Id
     actions: list[Action] = Field(min_length=1)
     current: CurrentMethod
-    events_per_day: float = Field(ge=0)
-    latency_target_s: float = Field(gt=0)
-    staff_minutes_per_event: float = Field(default=0, ge=0)
+    events_per_day: float = Field(ge=0, le=10_000_000)
+    latency_target_s: float = Field(gt=0, le=30 * 86_400)
+    staff_minutes_per_event: float = Field(default=0, ge=0, le=1_440)
     error_rate_today: Share = 0
     critical: bool = False
     event_types: list[str] | None = None
@@ -205,13 +211,13 @@ class Checklist(_Model):
 class Roi(_Model):
     """Money and effort inputs for the return-on-investment chapter."""
 
-    hourly_cost: float = Field(ge=0)
-    cost_per_error: float = Field(default=0, ge=0)
+    hourly_cost: float = Field(ge=0, le=100_000)
+    cost_per_error: float = Field(default=0, ge=0, le=1_000_000)
     automated_error_rate: Share = 0.01
     time_saved_share: Share = 0.7
-    implementation_cost: float = Field(default=0, ge=0)
-    upkeep_per_month: float = Field(default=0, ge=0)
-    api_cost_per_1000_calls: float = Field(default=0, ge=0)
+    implementation_cost: float = Field(default=0, ge=0, le=1e9)
+    upkeep_per_month: float = Field(default=0, ge=0, le=1e8)
+    api_cost_per_1000_calls: float = Field(default=0, ge=0, le=10_000)
 
 
 class Receiver(_Model):
@@ -263,6 +269,26 @@ class _Problem:
     message: str
 
 
+def audit_problems(engagement: Engagement) -> list[str]:
+    """What keeps a valid engagement from being audited, as sentences (none: ready).
+
+    The lab and scale chapters compare push with polling, so at least one workflow
+    must have a source app that sends webhooks and events to send.
+    """
+    pushed = [
+        wf
+        for wf in engagement.workflows
+        if engagement.app(wf.source).webhooks and wf.events_per_day > 0
+    ]
+    if pushed:
+        return []
+    return [
+        "hooklab audit needs at least one workflow whose source app sends webhooks "
+        "(apps[].webhooks: true) with events_per_day above 0: the lab and scale "
+        "chapters compare push with polling on that traffic."
+    ]
+
+
 def example_path() -> Path:
     """The embedded example engagement, ``templates/examples/acme-shop.yaml``."""
     # hooklab runs from its checkout (an editable install), so the templates folder
@@ -293,9 +319,13 @@ def load_engagement(path: str | Path | None = None) -> Engagement:
     text = _read_text(path)
     try:
         node = yaml.compose(text)
-        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{path}: not valid YAML{_where(exc)}.") from None
+    _check_shape(path, node)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:  # e.g. a list used as a key
+        raise ConfigError(f"{path}: not valid YAML{_where(exc)}.") from None
 
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping with client, apps, workflows.")
@@ -309,6 +339,60 @@ def load_engagement(path: str | Path | None = None) -> Engagement:
     if problems:
         raise ConfigError(_format(path, node, problems))
     return engagement
+
+
+#: More YAML nodes than any engagement needs: a file past this is refused before it
+#: is expanded, so a few lines of nested aliases (a "billion laughs") cannot
+#: exhaust memory.
+MAX_NODES = 100_000
+
+
+def _where(exc: yaml.YAMLError) -> str:
+    """Line, column and problem of a YAML error, without PyYAML's quoted snippet.
+
+    The snippet would repeat the offending line, which may hold a pasted secret.
+    """
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or "it cannot be parsed"
+    if mark is None:
+        return f": {problem}"
+    return f" at line {mark.line + 1}, column {mark.column + 1}: {problem}"
+
+
+def _check_shape(path: Path, root: Any) -> None:
+    """Refuse duplicate keys and runaway alias expansion before loading."""
+    seen = 0
+    stack = [root] if root is not None else []
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > MAX_NODES:
+            raise ConfigError(
+                f"{path}: expands to more than {MAX_NODES:,} values (nested YAML "
+                "aliases?); an engagement file is far smaller."
+            )
+        if isinstance(node, yaml.MappingNode):
+            keys: set[Any] = set()
+            for key_node, value in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    stack.append(value)  # a complex key: pydantic will refuse it
+                    continue
+                if key_node.value in keys:
+                    raise ConfigError(
+                        f"{path}: line {key_node.start_mark.line + 1}: the key "
+                        f"{_short(key_node.value)} appears twice in the same mapping; "
+                        "keep one."
+                    )
+                keys.add(key_node.value)
+                stack.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters so a message stays readable."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _read_text(path: Path) -> str:
@@ -327,11 +411,15 @@ def _problem_from_pydantic(error: Any) -> _Problem:
         message = "this field is required"
     elif error["type"] == "extra_forbidden":
         message = "unknown field (check its spelling and indentation)"
-    elif "env" not in loc and error["type"] != "env_name":
-        # Values are echoed to help fix them, except under a secret's ``env`` key,
-        # where a user may have pasted the secret itself.
-        message = f"{message} (got {error['input']!r})"
+    elif not _may_hold_a_secret(loc) and error["type"] != "env_name":
+        # Values are echoed to help fix them, except where a user may have pasted
+        # a secret itself: anything under 'secrets' and an app's 'secret'.
+        message = f"{message} (got {_short(error['input'])})"
     return _Problem(loc, message)
+
+
+def _may_hold_a_secret(loc: tuple[str | int, ...]) -> bool:
+    return bool(loc) and (loc[0] == "secrets" or "secret" in loc or "env" in loc)
 
 
 def _reference_problems(engagement: Engagement) -> Iterable[_Problem]:
@@ -344,7 +432,8 @@ def _reference_problems(engagement: Engagement) -> Iterable[_Problem]:
         if app.secret is not None and app.secret not in engagement.secrets:
             yield _Problem(
                 ("apps", i, "secret"),
-                f"names secret {app.secret!r}, which is not under 'secrets'",
+                "names a secret that is not under 'secrets' (expected the name of "
+                "an entry there, such as shop_webhook; the value is not shown)",
             )
     for i, wf in enumerate(engagement.workflows):
         if wf.source not in app_ids:

@@ -166,3 +166,19 @@ def test_lab_poll_reports_each_interval_in_real_world_seconds():
     assert result.exit_code == 0, result.output
     assert "30 signed webhooks and 1 poller ran" in result.output
     assert "poll 5 min" in result.output
+
+
+def test_check_and_audit_refuse_an_engagement_with_no_push_side(tmp_path):
+    """Valid, but the chapters cannot compare push with polling: exit 2 up front."""
+    text = example_path().read_text().replace("webhooks: true", "webhooks: false")
+    path = tmp_path / "all-pull.yaml"
+    path.write_text(text)
+
+    for args in (
+        ["check", str(path)],
+        ["audit", str(path), "--reports", str(tmp_path)],
+    ):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2, result.output
+        assert "is valid but cannot be audited" in result.output
+    assert not (tmp_path / "acme-shop").exists()

@@ -111,7 +111,7 @@ def test_load_without_path_uses_the_example():
         ),
         pytest.param(
             lambda d: d["apps"][0].update(secret="nope"),
-            r"apps\[0\]\.secret: names secret 'nope', which is not under 'secrets'",
+            r"apps\[0\]\.secret: names a secret that is not under 'secrets'",
             id="unknown-secret-name",
         ),
     ],
@@ -219,3 +219,129 @@ def test_engagement_hash_is_the_file_sha256(tmp_path):
     path.write_bytes(b"abc")
     expected = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     assert engagement_hash(path) == expected
+
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        pytest.param(
+            "shop_webhook: {env: ACME_SHOP_WEBHOOK_SECRET, purpose: verifies the "
+            "shop's webhooks}",
+            f"shop_webhook: {SECRET}",
+            id="secret-as-the-whole-entry",
+        ),
+        pytest.param("secret: shop_webhook", f"secret: {SECRET}", id="app-secret"),
+        pytest.param(
+            "env: ACME_SHOP_WEBHOOK_SECRET", f"env: {SECRET}: x", id="yaml-error-line"
+        ),
+    ],
+)
+def test_pasted_secret_never_appears_in_the_message(tmp_path, old, new):
+    """Wherever a secret is pasted, the refusal names the place, never the value."""
+    text = example_path().read_text(encoding="utf-8")
+    assert old in text
+    path = tmp_path / "e.yaml"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+    with pytest.raises(ConfigError) as caught:
+        load_engagement(path)
+
+    assert SECRET not in str(caught.value)
+    assert SECRET[6:20] not in str(caught.value)
+
+
+def test_yaml_syntax_error_gives_line_and_column(tmp_path):
+    path = tmp_path / "e.yaml"
+    path.write_text("client:\n  name: [unclosed\nroi: {}\n", encoding="utf-8")
+
+    with pytest.raises(ConfigError, match=r"not valid YAML at line \d+, column \d+: "):
+        load_engagement(path)
+
+
+def test_nested_aliases_are_refused_before_they_expand(tmp_path):
+    """A 'billion laughs' file of a few lines is refused quickly and in one line."""
+    lines = ["a0: &a0 [" + ", ".join(["lol"] * 10) + "]"]
+    for level in range(1, 9):
+        lines.append(
+            f"a{level}: &a{level} [" + ", ".join([f"*a{level - 1}"] * 10) + "]"
+        )
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\nclient: {name: *a8}\n", encoding="utf-8")
+
+    with pytest.raises(
+        ConfigError, match=r"expands to more than 100,000 values"
+    ) as caught:
+        load_engagement(path)
+
+    assert len(str(caught.value)) < 300
+
+
+def test_duplicate_keys_are_refused_with_their_line(tmp_path):
+    text = example_path().read_text(encoding="utf-8")
+    text = text.replace(
+        "  slug: acme-shop\n", "  slug: acme-shop\n  slug: other-shop\n"
+    )
+    path = tmp_path / "e.yaml"
+    path.write_text(text, encoding="utf-8")
+    line = text.splitlines().index("  slug: other-shop") + 1
+
+    with pytest.raises(
+        ConfigError, match=rf"line {line}: the key 'slug' appears twice"
+    ):
+        load_engagement(path)
+
+
+def test_long_values_are_cut_in_messages(tmp_path):
+    data = _example_data()
+    data["client"]["currency"] = "X" * 200_000
+    path = _write(tmp_path, data)
+
+    with pytest.raises(ConfigError, match=r"client\.currency: ") as caught:
+        load_engagement(path)
+
+    assert len(str(caught.value)) < 500
+
+
+@pytest.mark.parametrize(
+    ("section", "field", "value"),
+    [
+        ("roi", "hourly_cost", float("inf")),
+        ("roi", "hourly_cost", 1e308),
+        ("workflow", "events_per_day", 1e300),
+        ("workflow", "events_per_day", float("nan")),
+        ("current", "poll_interval_min", 1e-9),
+        ("current", "poll_interval_min", 1_000_000),
+    ],
+)
+def test_absurd_numbers_are_refused(tmp_path, section, field, value):
+    """A typo cannot carry an infinite or astronomical figure into a report."""
+    data = _example_data()
+    target = {
+        "roi": data["roi"],
+        "workflow": data["workflows"][0],
+        "current": data["workflows"][0]["current"],
+    }[section]
+    target[field] = value
+
+    with pytest.raises(ConfigError, match=rf"\.{field}: "):
+        load_engagement(_write(tmp_path, data))
+
+
+def test_audit_needs_a_webhook_source_with_traffic(example):
+    from hooklab.spec import audit_problems
+
+    assert audit_problems(example) == []
+    quiet = [wf.model_copy(update={"events_per_day": 0}) for wf in example.workflows]
+    problems = audit_problems(example.model_copy(update={"workflows": quiet}))
+    assert problems and problems[0].startswith("hooklab audit needs at least one")
+
+
+def test_a_list_used_as_a_key_is_a_config_error(tmp_path):
+    path = tmp_path / "e.yaml"
+    path.write_text("client: {name: x}\n? [a, b]\n: 1\n", encoding="utf-8")
+
+    with pytest.raises(ConfigError, match=r"line 2, column 3: found unhashable key"):
+        load_engagement(path)

@@ -56,6 +56,8 @@ def audit(
     """
     from hooklab.report import run_audit
 
+    run_or_exit(lambda: _ready_for_audit(engagement))
+
     def progress(index: int, total: int, name: str, state: str, seconds: float) -> None:
         # Whole lines only: a kernel may write to stderr while a chapter runs.
         if state == "start":
@@ -88,7 +90,19 @@ def check(engagement: str) -> None:
     from hooklab.spec import load_engagement
 
     loaded = run_or_exit(lambda: load_engagement(Path(engagement)))
+    run_or_exit(lambda: _ready_for_audit(engagement))
     click.echo(
         f"{engagement}: valid. {loaded.client.name}: {len(loaded.apps)} apps, "
         f"{len(loaded.workflows)} workflows, {len(loaded.secrets)} secrets named."
     )
+
+
+def _ready_for_audit(path: str | None) -> None:
+    """Refuse, as a user mistake, an engagement the chapters cannot audit."""
+    from hooklab.errors import ConfigError
+    from hooklab.spec import audit_problems, example_path, load_engagement
+
+    problems = audit_problems(load_engagement(path or None))
+    if problems:
+        where = path or example_path()
+        raise ConfigError(f"{where} is valid but cannot be audited: {problems[0]}")
