@@ -53,3 +53,10 @@ def test_table_and_plot_show_every_step(example):
     ax = plot_checklist(rows).axes[0]
     assert len([p for p in ax.patches if p.get_width() == 1]) == 7
     assert ax.get_title() == "Onboarding checklist (7 steps)"
+
+
+def test_findings_agree_in_number(example):
+    """'1 workflow must', never '1 workflows must'."""
+    findings = {row.step: row.finding for row in checklist(example)}
+    assert findings["slas"] == "1 workflow must act within 5 minutes: new-order."
+    assert findings["monitoring_and_logs"].startswith("5 workflows have no delivery")

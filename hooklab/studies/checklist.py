@@ -115,7 +115,7 @@ def _authentication(engagement: Engagement) -> str:
 def _retries(engagement: Engagement) -> str:
     critical = [wf.id for wf in engagement.workflows if wf.critical]
     return (
-        f"{len(critical)} critical workflows need de-duplication by event id and "
+        f"{_workflows(len(critical), 'critical')} need de-duplication by event id and "
         "a dead-letter queue with replay."
     )
 
@@ -123,13 +123,21 @@ def _retries(engagement: Engagement) -> str:
 def _slas(engagement: Engagement) -> str:
     tight = [wf.id for wf in engagement.workflows if wf.latency_target_s <= 300]
     return (
-        f"{len(tight)} workflows must act within 5 minutes: {', '.join(tight) or '-'}."
+        f"{_workflows(len(tight))} must act within 5 minutes: "
+        f"{', '.join(tight) or '-'}."
     )
 
 
 def _monitoring(engagement: Engagement) -> str:
     polled = [wf.id for wf in engagement.workflows if wf.current.method != "webhook"]
-    return f"{len(polled)} workflows have no delivery log today (poll or manual)."
+    have = "has" if len(polled) == 1 else "have"
+    return f"{_workflows(len(polled))} {have} no delivery log today (poll or manual)."
+
+
+def _workflows(count: int, adjective: str = "") -> str:
+    """'1 critical workflow', '3 workflows': the count with its noun agreeing."""
+    noun = "workflow" if count == 1 else "workflows"
+    return " ".join(part for part in (str(count), adjective, noun) if part)
 
 
 def _documentation(engagement: Engagement) -> str:
