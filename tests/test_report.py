@@ -13,6 +13,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from hooklab.errors import NotebookRunError
+from hooklab.report import html as report_html
 from hooklab.report import load_results, run_audit, save_results
 from hooklab.report.runner import (
     check_parameters_cell,
@@ -188,3 +189,61 @@ def test_scrub_secrets_replaces_values_and_names_the_variable(tmp_path):
 
 def test_check_parameters_cell_accepts_a_tagged_cell(tmp_path):
     check_parameters_cell(_chapter(tmp_path, "01_ok"))
+
+
+def test_report_drops_scripts_and_handlers_from_chapter_outputs(tmp_path):
+    """nbconvert copies Markdown and HTML outputs raw; the report must not run them."""
+    chapters = tmp_path / "chapters"
+    shown = (
+        "from IPython.display import HTML, Markdown, display\n"
+        "display(Markdown(\"Shop <script>document.title='INJECTED'</script> ok\"))\n"
+        'display(HTML(\'<img src=x onerror="alert(1)"><b onclick="f()">kept</b>\'))'
+    )
+    _chapter(chapters, "01_hostile", shown)
+
+    result = run_audit(reports_dir=tmp_path / "reports", chapters_dir=chapters)
+
+    page = result.report.read_text(encoding="utf-8")
+    assert "Shop" in page and "<b>kept</b>" in page
+    assert "<script" not in page.lower()
+    assert "INJECTED" not in page
+    assert "onerror" not in page and "onclick" not in page
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        ("a<script>x()</script>b", "ab"),
+        ("a<SCRIPT type='m'>\nx()\n</script >b", "ab"),
+        ("a<scr<script></script>ipt>x()</script>b", "ax()b"),
+        ("a<script src=x>", "a"),
+        ('<img alt="a > b" onerror="f()" src="x">', '<img alt="a > b" src="x">'),
+        ("<img/onerror=f() src=x>", "<img src=x>"),
+        ("<b ONCLICK='f()' class=k>", "<b class=k>"),
+        ('<a href=" java&#x73;cript:f()">x</a>', '<a href="#blocked">x</a>'),
+        (
+            '<a href="https://x.org/?on=1">on=1</a>',
+            '<a href="https://x.org/?on=1">on=1</a>',
+        ),
+        ("if onload=1 in prose", "if onload=1 in prose"),
+        (
+            '<img src="data:image/png;base64,AAAA">',
+            '<img src="data:image/png;base64,AAAA">',
+        ),
+    ],
+    ids=[
+        "block",
+        "upper-case-multiline",
+        "nested",
+        "unclosed",
+        "quoted-gt",
+        "slash-separator",
+        "upper-case-handler",
+        "javascript-url-with-entity",
+        "ordinary-link",
+        "prose",
+        "png-data-uri",
+    ],
+)
+def test_neutralise_scripts_keeps_markup_and_drops_what_runs(html, expected):
+    assert report_html.neutralise_scripts(html) == expected

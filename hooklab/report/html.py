@@ -20,11 +20,20 @@ import nbformat
 from hooklab.report.results import load_results
 from hooklab.spec import Engagement
 
-__all__ = ["Chapter", "build_report", "render_chapter"]
+__all__ = ["Chapter", "build_report", "neutralise_scripts", "render_chapter"]
 
 _HEADING = re.compile(r"<h([1-3])(?: [^>]*)?>(.*?)</h\1>", re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
 _HIDDEN_TAGS = ("parameters", "injected-parameters", "remove-cell")
+_SCRIPT_BLOCK = re.compile(r"<script\b.*?</script\s*>", re.IGNORECASE | re.DOTALL)
+_SCRIPT_TAG = re.compile(r"</?script\b[^>]*>?", re.IGNORECASE)
+# A start tag, reading quoted attribute values whole: they may hold a ">".
+_START_TAG = re.compile(r"""<[a-zA-Z](?:"[^"]*"|'[^']*'|[^'">])*>""")
+# One attribute: separator (HTML accepts "/" too), name, and optional value.
+_ATTRIBUTE = re.compile(
+    r"""([\s/]+)([^\s"'>/=]+)(?:(\s*=\s*)("[^"]*"|'[^']*'|[^\s"'>]+))?"""
+)
+_SCRIPT_URL = re.compile(r"^(javascript|vbscript|data:text/html)", re.IGNORECASE)
 
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("hooklab.report", "templates"),
@@ -56,6 +65,7 @@ def render_chapter(notebook: Path) -> Chapter:
         exclude_output_prompt=True,
     )
     body, _ = exporter.from_notebook_node(nb)
+    body = neutralise_scripts(body)
 
     key = notebook.stem
     headings: list[tuple[int, str, str]] = []
@@ -70,6 +80,33 @@ def render_chapter(notebook: Path) -> Chapter:
     body = _HEADING.sub(anchor, body)
     title = next((text for level, _, text in headings if level == 1), key)
     return Chapter(key=key, title=title, body=body, headings=headings)
+
+
+def neutralise_scripts(body: str) -> str:
+    """``body`` without script elements, ``on*=`` event handlers or script URLs.
+
+    nbconvert copies a chapter's text/html and text/markdown outputs into the page
+    as they are. The chapters are our own code and escape what they take from the
+    engagement; this is a second line of defence, so that nothing a client typed
+    can run in the report, which has no scripts of its own. It filters HTML we
+    generate; it is not a general sanitiser for pages from elsewhere.
+    """
+    previous = None
+    while body != previous:  # "<scr<script></script>ipt>" is a script once cleaned
+        previous = body
+        body = _SCRIPT_TAG.sub("", _SCRIPT_BLOCK.sub("", body))
+    return _START_TAG.sub(lambda tag: _ATTRIBUTE.sub(_safe_attribute, tag[0]), body)
+
+
+def _safe_attribute(match: re.Match[str]) -> str:
+    separator, name, equals, value = match.groups()
+    if name.lower().startswith("on"):
+        return ""
+    # Browsers decode entities and drop blanks and controls before reading a URL.
+    url = re.sub(r"[\x00-\x20]", "", html.unescape((value or "").strip("\"'")))
+    if _SCRIPT_URL.match(url):
+        return f'{separator}{name}="#blocked"'
+    return match.group()
 
 
 def build_report(

@@ -21,18 +21,68 @@ from hooklab.studies.scope import Recommendation, human_duration, recommend
 __all__ = [
     "demote_headings",
     "document_for",
+    "escape_markdown",
     "integration_document",
+    "markdown_code",
     "write_integration_document",
 ]
 
+#: What ``escape_markdown`` replaces, in one pass: HTML's special characters as
+#: entities; the backslash, and the characters that would split a table cell, open a
+#: code span or make a link, as Markdown backslash escapes.
+_MARKDOWN_ESCAPES = {
+    "&": "&amp;",
+    "<": "&lt;",
+    ">": "&gt;",
+    '"': "&quot;",
+    "\\": "\\\\",
+    "|": "\\|",
+    "`": "\\`",
+    "[": "\\[",
+    "]": "\\]",
+}
+_MARKDOWN_SPECIAL = re.compile("|".join(re.escape(c) for c in _MARKDOWN_ESCAPES))
+_NOT_IN_CODE_SPAN = re.compile(r"[`|\r\n]")
+
+
+def escape_markdown(value: object) -> str:
+    """``value`` as literal text on one Markdown line, safe in a table cell.
+
+    HTML special characters become entities, so a name such as ``<script>`` is shown
+    and never run; ``|``, backticks and brackets are escaped so they cannot split a
+    table cell, open a code span or make a link; line breaks become spaces so a
+    value cannot end a table row or a heading.
+    """
+    text = " ".join(str(value).splitlines())
+    return _MARKDOWN_SPECIAL.sub(lambda m: _MARKDOWN_ESCAPES[m.group()], text)
+
+
+def markdown_code(value: object) -> str:
+    """``value`` as an inline code span, or as escaped text when a span cannot hold it.
+
+    A code span shows HTML as text, but a backtick would end it early and the
+    report's Markdown renderer does not honour ``\\|`` inside one, so such values
+    fall back to ``escape_markdown``.
+    """
+    text = str(value)
+    if _NOT_IN_CODE_SPAN.search(text):
+        return escape_markdown(text)
+    return f"`{text}`"
+
+
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("hooklab.studies", "templates"),
-    autoescape=False,  # Markdown, not HTML: the report renders it and escapes there.
+    # Markdown, not HTML, so Jinja's HTML escaping does not fit: every value taken
+    # from the engagement goes through the ``md`` or ``code`` filter instead, because
+    # the report shows this Markdown as HTML without escaping it again.
+    autoescape=False,
     keep_trailing_newline=True,
     trim_blocks=True,
     lstrip_blocks=True,
     undefined=jinja2.StrictUndefined,
 )
+_TEMPLATES.filters["md"] = escape_markdown
+_TEMPLATES.filters["code"] = markdown_code
 
 
 def integration_document(
@@ -61,6 +111,11 @@ def integration_document(
         workflows=engagement.workflows,
         receiver_url=receiver_url.rstrip("/"),
         sample_type=sample_type,
+        # Shown verbatim in a ```json fence. json.dumps escapes every control
+        # character, so no value can start a new line, and with indent=2 each line
+        # begins with spaces and then a quote, digit, bracket or brace: a ``` inside
+        # a value can never stand at the start of a line, where it would close the
+        # fence. Inside the fence the renderer shows HTML as text.
         sample_json=json.dumps(redact(dict(sample)), indent=2, ensure_ascii=False),
         human=human_duration,
     )
