@@ -8,6 +8,8 @@ The tree, each level something a caller may want to catch::
     ├── LedgerError            the ledger cannot store or read an event
     ├── ApiError               a provider API call failed after its retries
     └── NotebookRunError       a chapter failed or cannot be run (hooklab.report)
+        └── ChapterError       a chapter folder or notebook is unusable (also a
+                               ConfigError: the user pointed at the wrong thing)
 
 Messages are whole sentences that name the file, field or header concerned and what
 was expected. They never contain a secret value, an expected signature or a raw body.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 __all__ = [
     "ApiError",
+    "ChapterError",
     "ConfigError",
     "HooklabError",
     "LedgerError",
@@ -47,3 +50,11 @@ class ApiError(HooklabError):
 
 class NotebookRunError(HooklabError):
     """A notebook chapter could not be run, or failed while running."""
+
+
+class ChapterError(NotebookRunError, ConfigError):
+    """A chapter folder or notebook cannot be used: none found, unreadable, untagged.
+
+    A NotebookRunError for callers of ``hooklab.report``, and a ConfigError because
+    it is the user's mistake, so the command exits 2 as for any other bad option.
+    """

@@ -182,3 +182,55 @@ def test_check_and_audit_refuse_an_engagement_with_no_push_side(tmp_path):
         assert result.exit_code == 2, result.output
         assert "is valid but cannot be audited" in result.output
     assert not (tmp_path / "acme-shop").exists()
+
+
+def test_audit_with_reports_under_a_file_exits_2_naming_the_folder(tmp_path):
+    (tmp_path / "afile").write_text("not a folder")
+    reports = tmp_path / "afile" / "sub"
+
+    result = CliRunner().invoke(main, ["audit", "--reports", str(reports)])
+
+    assert result.exit_code == 2
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert f"error: The reports folder {reports / 'acme-shop'}/" in result.output
+    assert "Not a directory. Choose a writable folder with --reports." in result.output
+    assert "Traceback" not in result.output
+
+
+def test_audit_of_an_empty_chapters_folder_exits_2(tmp_path):
+    chapters = tmp_path / "chapters"
+    chapters.mkdir()
+
+    result = CliRunner().invoke(
+        main, ["audit", "--chapters", str(chapters), "--reports", str(tmp_path)]
+    )
+
+    assert result.exit_code == 2
+    assert f"error: {chapters} holds no chapters (files named NN_*.ipynb)." in (
+        result.output
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("{not json", "cannot be read as a Jupyter notebook"),
+        (
+            '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}',
+            "has no cell tagged 'parameters'",
+        ),
+    ],
+    ids=["invalid-json", "no-parameters-cell"],
+)
+def test_audit_of_an_unusable_chapter_exits_2(tmp_path, text, expected):
+    chapters = tmp_path / "chapters"
+    chapters.mkdir()
+    (chapters / "01_bad.ipynb").write_text(text)
+
+    result = CliRunner().invoke(
+        main, ["audit", "--chapters", str(chapters), "--reports", str(tmp_path)]
+    )
+
+    assert result.exit_code == 2
+    assert expected in result.output
+    assert not list(tmp_path.glob("acme-shop"))

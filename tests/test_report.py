@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from hooklab.errors import NotebookRunError
+from hooklab.errors import ChapterError, ConfigError, NotebookRunError
 from hooklab.report import html as report_html
 from hooklab.report import load_results, run_audit, save_results
 from hooklab.report.runner import (
@@ -247,3 +247,20 @@ def test_report_drops_scripts_and_handlers_from_chapter_outputs(tmp_path):
 )
 def test_neutralise_scripts_keeps_markup_and_drops_what_runs(html, expected):
     assert report_html.neutralise_scripts(html) == expected
+
+
+def test_reports_folder_that_cannot_be_made_is_a_config_error(tmp_path):
+    (tmp_path / "afile").write_text("")
+    chapters = tmp_path / "chapters"
+    _chapter(chapters, "01_fine", "x = 1")
+
+    with pytest.raises(ConfigError, match=r"afile/sub/acme-shop/.* Not a directory"):
+        run_audit(reports_dir=tmp_path / "afile" / "sub", chapters_dir=chapters)
+
+
+def test_chapter_errors_are_config_errors_and_notebook_run_errors(tmp_path):
+    with pytest.raises(ChapterError) as caught:
+        discover_chapters(tmp_path)
+
+    assert isinstance(caught.value, ConfigError)
+    assert isinstance(caught.value, NotebookRunError)

@@ -20,7 +20,7 @@ from typing import Any
 import nbformat
 
 from hooklab import __version__
-from hooklab.errors import NotebookRunError
+from hooklab.errors import ChapterError, ConfigError, NotebookRunError
 from hooklab.report.html import build_report
 from hooklab.report.results import save_results
 from hooklab.spec import Engagement, engagement_hash, example_path, load_engagement
@@ -74,7 +74,7 @@ def discover_chapters(folder: Path) -> list[Path]:
     """The chapters in ``folder``: ``NN_name.ipynb`` files in order."""
     chapters = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb") if p.is_file())
     if not chapters:
-        raise NotebookRunError(f"{folder} holds no chapters (files named NN_*.ipynb).")
+        raise ChapterError(f"{folder} holds no chapters (files named NN_*.ipynb).")
     return chapters
 
 
@@ -83,13 +83,13 @@ def check_parameters_cell(notebook: Path) -> None:
     try:
         nb = nbformat.read(notebook, as_version=4)
     except Exception as exc:  # nbformat raises JSON, validation and OS errors alike
-        raise NotebookRunError(
+        raise ChapterError(
             f"{notebook} cannot be read as a Jupyter notebook: {exc}"
         ) from None
     for cell in nb.cells:
         if "parameters" in cell.get("metadata", {}).get("tags", []):
             return
-    raise NotebookRunError(
+    raise ChapterError(
         f"{notebook.name} has no cell tagged 'parameters', so the audit's parameters "
         "cannot reach it and it would run on its own defaults. Tag the cell that "
         "holds its defaults with 'parameters' (View > Cell Toolbar > Tags)."
@@ -155,7 +155,14 @@ def _new_folder(reports_dir: Path, engagement: Engagement, started: datetime) ->
     while folder.exists():  # two audits in the same second get distinct folders
         suffix += 1
         folder = reports_dir / engagement.client.folder_name / f"{stamp}-{suffix}"
-    folder.mkdir(parents=True)
+    try:
+        folder.mkdir(parents=True)
+    except OSError as exc:  # under a file, read-only, or a pseudo file system
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(
+            f"The reports folder {folder} cannot be created under {reports_dir}: "
+            f"{reason}. Choose a writable folder with --reports."
+        ) from exc
     return folder
 
 
