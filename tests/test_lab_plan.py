@@ -96,3 +96,19 @@ def test_plot_calls_shows_push_at_zero_and_projects_to_real_volume():
     heights = [round(bar.get_height(), 3) for bar in ax.patches]
     assert heights == [0.0, 0.5, 0.05, 0.0, 14.4, 1.44]  # measured, then projected
     assert "calls/event" in ax.get_ylabel()
+
+
+@pytest.mark.parametrize("value", ["whsec_!!!", "whsec_", "not-a-secret!"], ids=str)
+def test_plan_secret_that_cannot_sign_names_the_variable_not_the_value(
+    example, monkeypatch, value
+):
+    monkeypatch.setenv("ACME_SHOP_WEBHOOK_SECRET", value)
+
+    with pytest.raises(ConfigError) as caught:
+        lab_plan(example).secret(example)
+
+    assert str(caught.value) == (  # the whole message: no room for the value
+        "$ACME_SHOP_WEBHOOK_SECRET does not hold a secret the lab can sign with: "
+        "expected 'whsec_' followed by base64 (its value is not shown). "
+        "Correct it, or unset it to let the lab generate one."
+    )

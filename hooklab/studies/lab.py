@@ -139,8 +139,25 @@ class LabPlan:
         return sum(self.event_mix.values())
 
     def secret(self, engagement: Engagement) -> str | None:
-        """The signing secret's value from its variable, or None to generate one."""
-        return secret_value(engagement, self.secret_name) if self.secret_name else None
+        """The signing secret's value from its variable, or None to generate one.
+
+        The lab signs with Standard Webhooks, so a value it cannot use is refused
+        here, naming the variable (never the value) rather than deep in the run.
+        """
+        if not self.secret_name:
+            return None
+        value = secret_value(engagement, self.secret_name)
+        if value is None:
+            return None
+        try:
+            Verifier(SCHEME, value)
+        except ConfigError:
+            raise ConfigError(
+                f"${self.secret_env} does not hold a secret the lab can sign with: "
+                "expected 'whsec_' followed by base64 (its value is not shown). "
+                "Correct it, or unset it to let the lab generate one."
+            ) from None
+        return value
 
     def describe(self) -> str:
         """The plan in a few lines, free of anything that changes between runs."""
