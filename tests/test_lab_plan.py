@@ -112,3 +112,43 @@ def test_plan_secret_that_cannot_sign_names_the_variable_not_the_value(
         "expected 'whsec_' followed by base64 (its value is not shown). "
         "Correct it, or unset it to let the lab generate one."
     )
+
+
+def _polling_daily(example):
+    """The example with its first polled workflow polling once a day."""
+    workflows = list(example.workflows)
+    index = next(i for i, wf in enumerate(workflows) if wf.current.method == "poll")
+    current = workflows[index].current.model_copy(update={"poll_interval_min": 1440})
+    workflows[index] = workflows[index].model_copy(update={"current": current})
+    return example.model_copy(update={"workflows": workflows})
+
+
+def test_plan_leaves_a_daily_poll_to_the_simulation(example):
+    plan = lab_plan(_polling_daily(example))
+
+    assert max(plan.poll_intervals_s) <= 3600
+    assert 86400 in plan.today_intervals_s
+    assert plan.simulated_only_s == [86400]
+    assert "Not run live: 1440 min (today), longer than 60 min; the scale chapter " in (
+        plan.describe()
+    )
+
+
+def test_plan_of_the_example_runs_every_interval_live(example):
+    plan = lab_plan(example)
+
+    assert plan.simulated_only_s == []
+    assert "Not run live" not in plan.describe()
+
+
+def test_headline_stands_in_the_longest_run_interval_for_a_daily_poll(example):
+    plan = lab_plan(_polling_daily(example))
+
+    lines = lab_headline(_result(), plan)
+
+    stand_in = next(line for line in lines if "1440 min" in line)
+    assert stand_in.startswith(
+        "Polling every 1440 min (today) is too long to run live; the scale chapter "
+        "simulates it. The longest interval run, every 10 min, measured: median 5.0 min"
+    )
+    assert "at least 1 API call a day, 0.0097 per event." in stand_in

@@ -132,6 +132,9 @@ class LabPlan:
     scale: float
     secret_name: str | None
     secret_env: str | None
+    #: Today's intervals too long to run live (over ``LIVE_LIMIT_S``); the scale
+    #: chapter (04_scale) simulates them instead.
+    simulated_only_s: list[float] = field(default_factory=list)
 
     @property
     def events_per_day(self) -> float:
@@ -168,9 +171,20 @@ class LabPlan:
             for i in self.poll_intervals_s
         )
         secret = f"${self.secret_env}" if self.secret_env else "none named"
+        skipped = ""
+        if self.simulated_only_s:
+            slow = ", ".join(
+                method_label(i).removeprefix("poll ") for i in self.simulated_only_s
+            )
+            skipped = (
+                f"Not run live: {slow} (today), longer than "
+                f"{method_label(LIVE_LIMIT_S).removeprefix('poll ')}; the scale "
+                "chapter (04_scale) simulates it.\n"
+            )
         return (
             f"Event mix (events a day): {mix}.\n"
             f"Poll intervals: {intervals}.\n"
+            f"{skipped}"
             f"Time scale: {self.scale:g} simulated seconds per real second "
             f"({method_label(self.scale).removeprefix('poll ')} take 1 s).\n"
             f"Signing secret: read from {secret}; generated afresh for this run "
@@ -180,12 +194,18 @@ class LabPlan:
 
 #: Intervals a consultant compares against whatever the client polls at today.
 USUAL_INTERVALS_S = (60.0, 300.0, 900.0)
+#: The longest interval the lab runs live: its window is four of the longest
+#: interval, so at scale 600 one hour takes 24 s of real time and a daily poll
+#: would take ten minutes. Longer intervals are left to the scale chapter.
+LIVE_LIMIT_S = 3600.0
 
 
 def lab_plan(engagement: Engagement, *, scale: float = 600.0) -> LabPlan:
     """The lab for an engagement: its webhook-capable triggers at their volumes.
 
-    The signing secret is the one named by the busiest webhook source.
+    The signing secret is the one named by the busiest webhook source. Today's
+    intervals longer than ``LIVE_LIMIT_S`` are not run live but listed in
+    ``simulated_only_s``.
     """
     pushed = [wf for wf in engagement.workflows if engagement.app(wf.source).webhooks]
     if not pushed:
@@ -207,13 +227,15 @@ def lab_plan(engagement: Engagement, *, scale: float = 600.0) -> LabPlan:
     busiest = busiest_webhook_source(engagement)
     env = engagement.secrets[busiest.secret].env if busiest.secret else None
 
+    live_today = [interval for interval in today if interval <= LIVE_LIMIT_S]
     return LabPlan(
         event_mix=mix,
-        poll_intervals_s=sorted({*USUAL_INTERVALS_S, *today}),
+        poll_intervals_s=sorted({*USUAL_INTERVALS_S, *live_today}),
         today_intervals_s=today,
         scale=scale,
         secret_name=busiest.secret,
         secret_env=env,
+        simulated_only_s=[interval for interval in today if interval > LIVE_LIMIT_S],
     )
 
 
@@ -240,24 +262,55 @@ def _count(number: int, noun: str) -> str:
 
 
 def lab_headline(result: LabResult, plan: LabPlan) -> list[str]:
-    """The lab's measured figures as sentences, polling projected to real volume."""
+    """The lab's measured figures as sentences, polling projected to real volume.
+
+    An interval used today that the lab did not run (too long to run live) is
+    stood for by the longest interval that ran, and the sentence says so.
+    """
     push = result.summary.loc[PUSH]
     lines = [
         f"Push, measured on {result.events} signed webhooks: median "
         f"{push.p50_s * 1000:.1f} ms and p99 {push.p99_s * 1000:.1f} ms from event to "
         f"durable acknowledgement; {push.missed:.0f} missed."
     ]
+    ran = [
+        i for i in result.poll_intervals_s if method_label(i) in result.summary.index
+    ]
     for interval in plan.today_intervals_s or plan.poll_intervals_s[-1:]:
-        poll = result.summary.loc[method_label(interval)]
-        calls_a_day = 86400 / interval
-        lines.append(
-            f"Polling every {method_label(interval).removeprefix('poll ')} (today), "
-            f"measured: median {poll.p50_s / 60:.1f} min, worst {poll.max_s / 60:.1f} "
-            f"min. At {plan.events_per_day:g} events a day it costs at least "
-            f"{calls_a_day:.0f} API calls a day, "
-            f"{calls_a_day / plan.events_per_day:.1f} per event."
-        )
+        if method_label(interval) in result.summary.index:
+            lines.append(_polling_line(result, plan, interval))
+        elif ran:
+            lines.append(_stand_in_line(result, plan, interval, max(ran)))
     return lines
+
+
+def _polling_line(result: LabResult, plan: LabPlan, interval: float) -> str:
+    poll = result.summary.loc[method_label(interval)]
+    calls_a_day = 86400 / interval
+    return (
+        f"Polling every {method_label(interval).removeprefix('poll ')} (today), "
+        f"measured: median {poll.p50_s / 60:.1f} min, worst {poll.max_s / 60:.1f} "
+        f"min. At {plan.events_per_day:g} events a day it costs at least "
+        f"{calls_a_day:.0f} API calls a day, "
+        f"{calls_a_day / plan.events_per_day:.1f} per event."
+    )
+
+
+def _stand_in_line(
+    result: LabResult, plan: LabPlan, today: float, longest: float
+) -> str:
+    poll = result.summary.loc[method_label(longest)]
+    calls_a_day = 86400 / today
+    return (
+        f"Polling every {method_label(today).removeprefix('poll ')} (today) is too "
+        "long to run live; the scale chapter simulates it. The longest interval "
+        f"run, every {method_label(longest).removeprefix('poll ')}, measured: median "
+        f"{poll.p50_s / 60:.1f} min, worst {poll.max_s / 60:.1f} min, and today's "
+        "waits are longer still. "
+        f"At {plan.events_per_day:g} events a day today's polling costs at least "
+        f"{calls_a_day:.3g} API call{'' if calls_a_day == 1 else 's'} a day, "
+        f"{calls_a_day / plan.events_per_day:.2g} per event."
+    )
 
 
 def method_label(interval_s: float) -> str:
