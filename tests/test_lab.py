@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 
+import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
@@ -132,3 +133,26 @@ def test_run_lab_bad_arguments_raise_config_error(overrides: dict[str, object]) 
 
     with pytest.raises(ConfigError, match="The lab cannot run"):
         run_lab(**arguments)  # type: ignore[arg-type]
+
+
+def test_records_say_when_each_event_was_detected_and_what_it_cost() -> None:
+    """Per event: created, detected, how, calls spent; polls' calls add up."""
+    result = run_lab(
+        events=30,
+        event_mix={"order.created": 1.0},
+        poll_intervals_s=[300.0],
+        scale=1200.0,
+        seed=5,
+    )
+    records = result.records
+
+    assert {"created_at", "detected_at", "method", "calls"} <= set(records.columns)
+    waited = (records["detected_at"] - records["created_at"]).dt.total_seconds()
+    assert np.allclose(waited, records["latency_s"], atol=1e-3)
+    push = records[records["method"] == "push"]
+    assert (push["calls"] == 1).all()
+    poll = records[records["method"] == "poll 5 min"]
+    # The poller stops at the poll that finds the last event, so every call it
+    # made is charged to some event.
+    made = result.summary.loc["poll 5 min", "calls"]
+    assert poll["calls"].sum() == pytest.approx(made)

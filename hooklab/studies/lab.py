@@ -67,6 +67,16 @@ logger = logging.getLogger(__name__)
 SCHEME = "standard-webhooks"
 PUSH = "push"
 POLLS_PER_WINDOW = 4
+#: The columns of ``LabResult.records`` (``detected_at`` is added from them).
+RECORD_COLUMNS = [
+    "event_id",
+    "event_type",
+    "method",
+    "created_at",
+    "latency_s",
+    "calls",
+]
+
 #: Events a real second when the lab measures push alone.
 PUSH_ONLY_RATE = 100.0
 START_LEAD_S = 0.05
@@ -76,8 +86,11 @@ START_LEAD_S = 0.05
 class LabResult:
     """What a lab run measured.
 
-    ``records`` has one row per first detection (event_id, event_type, method,
-    created_at, latency_s in real-world seconds); ``summary`` is indexed by method.
+    ``records`` has one row per first detection: event_id, event_type, method (how
+    it was detected), created_at, detected_at and latency_s in real-world time, and
+    calls, what detecting it cost (webhook requests for push; for a poller, the API
+    calls made since its last finding poll, shared among the events it found).
+    ``summary`` is indexed by method.
     """
 
     records: pd.DataFrame
@@ -116,6 +129,10 @@ class _PollLog:
     label: str
     clock_start: float = 0.0
     detections: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: API calls charged to each event: those made since the last poll that found
+    #: something, shared among the events this poll found.
+    calls_spent: dict[str, float] = field(default_factory=dict)
+    uncharged_calls: int = 0
     duplicates: set[str] = field(default_factory=set)
     polls: int = 0
     empty_polls: int = 0
@@ -511,17 +528,21 @@ def _poll_once(
 ) -> str | None:
     """Walk every page after ``cursor``, note first sightings, return the cursor."""
     poll_start = time.time()
+    calls_before = len(client.calls)
     pages = client.iter_pages("/v1/events", limit=page_size, cursor=cursor)
     seen = [event for page in pages for event in page]
     poll_end = time.time()
 
     log.polls += 1
     log.empty_polls += not seen
-    for event in seen:
-        if event["id"] in log.detections:
-            log.duplicates.add(event["id"])
-        else:
-            log.detections[event["id"]] = (poll_start, poll_end)
+    log.uncharged_calls += len(client.calls) - calls_before
+    new = [event["id"] for event in seen if event["id"] not in log.detections]
+    log.duplicates.update(event["id"] for event in seen if event["id"] not in new)
+    for event_id in new:
+        log.detections[event_id] = (poll_start, poll_end)
+        log.calls_spent[event_id] = log.uncharged_calls / len(new)
+    if new:
+        log.uncharged_calls = 0
     return str(seen[-1]["id"]) if seen else cursor
 
 
@@ -558,7 +579,12 @@ def _records(
     """One row per (event, method) first detection, latency in real-world seconds."""
     events = {event["id"]: event for event in created}
     rows = [
-        _row(events[d.event_id], PUSH, d.received_at - events[d.event_id]["created"])
+        _row(
+            events[d.event_id],
+            PUSH,
+            d.received_at - events[d.event_id]["created"],
+            calls=1 + d.repeats,  # webhook requests the event cost, not API calls
+        )
         for d in deliveries
         if d.event_id in events
     ]
@@ -566,12 +592,15 @@ def _records(
         for event_id, (poll_start, poll_end) in log.detections.items():
             born = events[event_id]["created"]
             latency = _poll_latency(born, poll_start, poll_end, scale)
-            rows.append(_row(events[event_id], log.label, latency))
+            spent = log.calls_spent[event_id]
+            rows.append(_row(events[event_id], log.label, latency, calls=spent))
 
-    frame = pd.DataFrame(
-        rows, columns=["event_id", "event_type", "method", "created_at", "latency_s"]
-    )
+    frame = pd.DataFrame(rows, columns=RECORD_COLUMNS)
     frame["created_at"] = pd.to_datetime(frame["created_at"], unit="s", utc=True)
+    # Detection in real-world time: the latency already scales the waiting.
+    frame["detected_at"] = frame["created_at"] + pd.to_timedelta(
+        frame["latency_s"], unit="s"
+    )
     return frame
 
 
@@ -586,13 +615,16 @@ def _poll_latency(
     return waited + poll_end - max(poll_start, created)
 
 
-def _row(event: dict[str, Any], method: str, latency_s: float) -> dict[str, Any]:
+def _row(
+    event: dict[str, Any], method: str, latency_s: float, *, calls: float
+) -> dict[str, Any]:
     return {
         "event_id": event["id"],
         "event_type": event["type"],
         "method": method,
         "created_at": event["created"],
         "latency_s": max(latency_s, 0.0),
+        "calls": calls,
     }
 
 
