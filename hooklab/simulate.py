@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +34,7 @@ __all__ = [
     "MethodOutcome",
     "PollPolicy",
     "PushPolicy",
+    "arrivals_from_times",
     "poisson_arrivals",
     "poll_label",
     "simulate",
@@ -118,6 +120,36 @@ def poisson_arrivals(
     starts = np.repeat(np.arange(hours) * _HOUR_S, counts)
     times = np.sort(starts + rng.uniform(0.0, _HOUR_S, size=starts.size))
     return times[times < days * DAY_S]
+
+
+def arrivals_from_times(times: Sequence[float | str | datetime]) -> Floats:
+    """A real series of event times (a delivery log's) as sorted seconds from the first.
+
+    Accepts Unix seconds (Stripe's ``created``), ISO 8601 strings (GitHub's
+    ``delivered_at``, with ``Z`` or an offset) or datetimes; a naive time is
+    refused, since its zone cannot be known.
+    """
+    seconds = np.sort(np.array([_unix(value) for value in times], dtype=np.float64))
+    return seconds - seconds[0] if seconds.size else seconds
+
+
+def _unix(value: float | str | datetime) -> float:
+    if isinstance(value, str):
+        text = value
+        try:
+            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ConfigError(
+                f"Event time {text[:40]!r} is neither Unix seconds nor ISO 8601."
+            ) from None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ConfigError(
+                f"Event time {value.isoformat()} has no time zone; give one (Z or "
+                "+hh:mm) so arrivals line up."
+            )
+        return value.timestamp()
+    return float(value)
 
 
 @dataclass(frozen=True)

@@ -181,3 +181,54 @@ def test_simulation_agrees_with_the_live_lab_within_ten_percent():
         label = lab.method_label(interval)
         measured = result.summary.loc[label, "p50_s"]
         assert summary.loc[label, "p50_s"] == pytest.approx(measured, rel=0.10)
+
+
+def test_arrivals_from_real_delivery_logs(shared_data):
+    """Stripe's Unix `created` and GitHub's ISO `delivered_at` both become seconds."""
+    import json
+
+    from hooklab.simulate import arrivals_from_times
+
+    stripe = json.loads(
+        (shared_data / "delivery_logs/stripe_list_events.json").read_text()
+    )
+    github = json.loads(
+        (shared_data / "delivery_logs/github_list_deliveries.json").read_text()
+    )
+
+    from_stripe = arrivals_from_times([event["created"] for event in stripe["data"]])
+    from_github = arrivals_from_times([item["delivered_at"] for item in github])
+
+    assert from_stripe[0] == 0 and np.all(np.diff(from_stripe) >= 0)
+    assert from_stripe[-1] == 1642649111 - 1619701111
+    assert from_github[1] == 86400  # two deliveries a day apart
+
+
+@pytest.mark.parametrize(
+    ("times", "message"),
+    [
+        (["yesterday"], "neither Unix seconds nor ISO 8601"),
+        (["2026-12-04T10:00:00"], "has no time zone"),
+    ],
+)
+def test_unreadable_event_times_are_refused(times, message):
+    from hooklab.simulate import arrivals_from_times
+
+    with pytest.raises(ConfigError, match=message):
+        arrivals_from_times(times)
+
+
+def test_simulate_runs_on_a_real_series_of_times():
+    from hooklab.simulate import arrivals_from_times
+
+    times = [f"2026-12-04T{hour:02d}:00:00Z" for hour in range(0, 24, 2)]
+    summary = simulate(
+        events_per_day=0,
+        days=1,
+        poll_intervals_s=[600],
+        push=PushPolicy(),
+        arrivals=arrivals_from_times(times),
+    )
+
+    assert summary.loc["poll 10 min", "p50_s"] == 0  # every event lands on a poll
+    assert summary.loc["poll 10 min", "calls"] == 145
