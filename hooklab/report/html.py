@@ -24,6 +24,9 @@ __all__ = ["Chapter", "build_report", "neutralise_scripts", "render_chapter"]
 
 _HEADING = re.compile(r"<h([1-3])(?: [^>]*)?>(.*?)</h\1>", re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
+# Each chapter's introduction tells a notebook reader how to run it headlessly;
+# the report's reader has no use for that line.
+_RUN_HINT = re.compile(r"<p>Run headlessly with every other chapter:.*?</p>", re.DOTALL)
 _HIDDEN_TAGS = ("parameters", "injected-parameters", "remove-cell")
 _SCRIPT_BLOCK = re.compile(r"<script\b.*?</script\s*>", re.IGNORECASE | re.DOTALL)
 _SCRIPT_TAG = re.compile(r"</?script\b[^>]*>?", re.IGNORECASE)
@@ -65,7 +68,7 @@ def render_chapter(notebook: Path) -> Chapter:
         exclude_output_prompt=True,
     )
     body, _ = exporter.from_notebook_node(nb)
-    body = neutralise_scripts(body)
+    body = _RUN_HINT.sub("", neutralise_scripts(body))
 
     key = notebook.stem
     headings: list[tuple[int, str, str]] = []
