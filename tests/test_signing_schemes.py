@@ -312,7 +312,7 @@ def test_verify_twilio_url_port_spellings_match_portless_signature(url: str) -> 
 
 
 def test_verify_twilio_signature_made_with_default_port_matches_url_without() -> None:
-    """twilio-python: a signature over https://host:443/... verifies for https://host/."""
+    """twilio-python: a signature over https://host:443/... verifies without :443."""
     body = (
         b"CallSid=CA1234567890ABCDE&Digits=1234&From=%2B14158675309"
         b"&To=%2B18005551212&Caller=%2B14158675309"

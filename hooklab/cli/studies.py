@@ -17,6 +17,18 @@ if TYPE_CHECKING:
     from hooklab.studies.lab import LabResult
 
 
+#: ``--interval`` as both ``simulate`` and ``lab poll`` take it, in minutes.
+_intervals_option = click.option(
+    "--interval",
+    "intervals_min",
+    type=click.FloatRange(min=0, min_open=True),
+    multiple=True,
+    default=(1.0, 5.0, 10.0, 15.0),
+    show_default=True,
+    help="A polling interval in minutes; repeat for several.",
+)
+
+
 @main.command("simulate")
 @click.option(
     "--events-per-day",
@@ -31,15 +43,7 @@ if TYPE_CHECKING:
     show_default=True,
     help="How long to simulate.",
 )
-@click.option(
-    "--interval",
-    "intervals_min",
-    type=click.FloatRange(min=0, min_open=True),
-    multiple=True,
-    default=(1.0, 5.0, 10.0, 15.0),
-    show_default=True,
-    help="A polling interval in minutes; repeat for several.",
-)
+@_intervals_option
 @click.option(
     "--backfill",
     "backfill_min",
@@ -176,15 +180,7 @@ def lab_push(events: int, seed: int, as_json: bool) -> None:
     type=click.IntRange(1, 20_000),
     help="Events the mock provider creates.",
 )
-@click.option(
-    "--interval",
-    "intervals_min",
-    type=click.FloatRange(min=0, min_open=True),
-    multiple=True,
-    default=(1.0, 5.0, 10.0, 15.0),
-    show_default=True,
-    help="A polling interval in minutes; repeat for several.",
-)
+@_intervals_option
 @click.option(
     "--scale",
     default=600.0,
