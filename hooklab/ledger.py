@@ -102,10 +102,10 @@ _DUE_INDEX = "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, n
 
 _INSERT_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _INSERT_MANY = (
-    "INSERT OR IGNORE INTO deliveries (source, event_id, event_type, received_at,"
+    "INSERT INTO deliveries (source, event_id, event_type, received_at,"
     " body, headers, status, next_at, note, updated_at) VALUES {rows}"
-    " RETURNING source, event_id"
 )
+_KNOWN_IDS = "SELECT event_id FROM deliveries WHERE source = ? AND event_id IN ({ids})"
 _MAX_ROWS_PER_INSERT = 500
 _DELIVERY_COLUMNS = "source, event_id, event_type, received_at, body, headers, repeats"
 _EVENT_COLUMNS = (
@@ -664,24 +664,55 @@ def _add_state_columns(conn: sqlite3.Connection) -> None:
 def _insert_many(
     conn: sqlite3.Connection, items: Sequence[Incoming], received_at: float
 ) -> list[Recorded]:
-    """Insert a chunk in one statement; count every known identity as a repeat."""
-    rows = [_row(item, received_at) for item in items]
-    statement = _INSERT_MANY.format(rows=", ".join([_INSERT_ROW] * len(rows)))
-    inserted = {
-        (str(source), str(event_id))
-        for source, event_id in conn.execute(statement, [v for r in rows for v in r])
-    }
+    """Insert a chunk's new events; count every known identity as a repeat.
 
+    The batch costs two statements whatever its size: one query for the ids
+    already stored, one insert for the rest. The writer thread gives up the GIL
+    for each statement step, so fewer steps leave more of it to the event loop
+    (an INSERT ... RETURNING stepped once per row). Under BEGIN IMMEDIATE no other
+    writer can store an id between the query and the insert.
+    """
+    known = _known_ids(conn, items)
+    rows = []
+    repeats = []  # positions of copies of an event already stored or in this chunk
     outcomes = []
-    for item in items:
+
+    for position, item in enumerate(items):
         key = (item.source, item.event_id)
-        if key in inserted:
-            inserted.discard(key)  # a second copy in the same chunk is a repeat
-            outcomes.append(Recorded(new=True, received_at=received_at))
-        else:
-            first = _count_repeat(conn, item.source, item.event_id)
-            outcomes.append(Recorded(new=False, received_at=first))
+        if key in known:
+            repeats.append(position)
+            outcomes.append(Recorded(new=False, received_at=received_at))
+            continue
+        known.add(key)
+        rows.append(_row(item, received_at))
+        outcomes.append(Recorded(new=True, received_at=received_at))
+
+    if rows:
+        statement = _INSERT_MANY.format(rows=", ".join([_INSERT_ROW] * len(rows)))
+        conn.execute(statement, [value for row in rows for value in row])
+    for position in repeats:  # after the insert, so a copy in this chunk is found
+        item = items[position]
+        first = _count_repeat(conn, item.source, item.event_id)
+        outcomes[position] = Recorded(new=False, received_at=first)
     return outcomes
+
+
+def _known_ids(
+    conn: sqlite3.Connection, items: Sequence[Incoming]
+) -> set[tuple[str, str]]:
+    """The identities among ``items`` that the ledger already holds."""
+    by_source: dict[str, list[str]] = {}
+    for item in items:
+        by_source.setdefault(item.source, []).append(item.event_id)
+
+    known: set[tuple[str, str]] = set()
+    for source, ids in by_source.items():
+        statement = _KNOWN_IDS.format(ids=", ".join("?" * len(ids)))
+        known.update(
+            (source, str(event_id))
+            for (event_id,) in conn.execute(statement, [source, *ids])
+        )
+    return known
 
 
 def _row(item: Incoming, received_at: float) -> tuple[Any, ...]:

@@ -24,8 +24,8 @@ from hooklab.signing import sign
 SECRET = "whsec_" + base64.b64encode(b"crash-test-key-0123456789abcd").decode()
 SCHEME = "standard-webhooks"
 TESTS = Path(__file__).resolve().parent
-DELIVERIES = 3000
-KILL_AFTER_EFFECTS = 150
+DELIVERIES = 6000
+KILL_AFTER_EFFECTS = 30
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -126,22 +127,40 @@ def test_record_after_close_raises_ledger_error(tmp_path: Path) -> None:
             asyncio.run(committer.record(_item(0)))
 
 
-def test_record_arriving_during_a_commit_joins_the_next_batch(
-    counting: _CountingLedger,
-) -> None:
-    """While the writer thread syncs, the loop keeps queueing for the next commit."""
-    committer = GroupCommitter(counting)
+class _GatedLedger(_CountingLedger):
+    """Holds every commit until ``release`` is set; ``started`` says one began."""
 
-    async def scenario() -> None:
-        first = asyncio.ensure_future(committer.record(_item(0)))
-        await asyncio.sleep(0)  # the first commit is now under way in the writer
-        rest = [committer.record(_item(n)) for n in range(1, 21)]
-        await asyncio.gather(first, *rest)
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.started = threading.Event()
+        self.release = threading.Event()
 
-    asyncio.run(scenario())
+    def record_many(self, items: Sequence[Incoming]) -> list[Recorded]:
+        self.started.set()
+        assert self.release.wait(10), "the test never released the commit"
+        return super().record_many(items)
 
-    assert counting.batches == [1, 20]
-    assert counting.count() == 21
+
+def test_record_arriving_during_a_commit_joins_the_next_batch(tmp_path: Path) -> None:
+    """While the writer thread commits, the loop keeps queueing for the next commit."""
+    with _GatedLedger(tmp_path / "ledger.db") as gated:
+        committer = GroupCommitter(gated)
+
+        async def scenario() -> None:
+            loop = asyncio.get_running_loop()
+            first = asyncio.ensure_future(committer.record(_item(0)))
+            assert await loop.run_in_executor(None, gated.started.wait, 10)
+            rest = [
+                asyncio.ensure_future(committer.record(_item(n))) for n in range(1, 21)
+            ]
+            await asyncio.sleep(0.05)  # the rest is handed over while the first commits
+            gated.release.set()
+            await asyncio.gather(first, *rest)
+
+        asyncio.run(scenario())
+
+        assert gated.batches == [1, 20]
+        assert gated.count() == 21
 
 
 def test_close_still_commits_the_deliveries_already_waiting(

@@ -11,10 +11,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
 
 from hooklab.actions import Event
 from hooklab.errors import ConfigError
@@ -22,7 +22,7 @@ from hooklab.ledger import SqliteLedger
 from hooklab.loadgen import encode_post, run_load
 from hooklab.metrics import Metrics
 from hooklab.processing import Pipeline, Processor
-from hooklab.receiver import Guard, Source, create_app
+from hooklab.receiver import Guard, ReceiverApp, Source, create_app
 from hooklab.servers import serve_in_thread
 from hooklab.signing import Verifier, sign
 
@@ -162,7 +162,7 @@ def test_get_on_hook_route_is_method_not_allowed(client: httpx.Client) -> None:
 
 def _guarded(
     ledger: SqliteLedger, guard: Guard, metrics: Metrics | None = None
-) -> Starlette:
+) -> ReceiverApp:
     sources = {
         "shop": Source("shop", Verifier(SCHEME, SECRET)),
         "billing": Source("billing", Verifier(SCHEME, SECRET)),
@@ -461,3 +461,101 @@ def _wait_until(condition: Callable[[], bool], timeout: float = 5) -> None:
     while not condition() and time.monotonic() < deadline:
         time.sleep(0.01)
     assert condition()
+
+
+def test_post_body_in_several_chunks_is_verified_whole(
+    client: httpx.Client, ledger: SqliteLedger
+) -> None:
+    body = json.dumps({"type": "order.created", "data": {"note": "z" * 2000}}).encode()
+    headers = sign(SCHEME, SECRET, body, msg_id="msg_chunked")
+    chunks = iter([body[:700], body[700:1400], body[1400:]])
+
+    response = client.post("/hooks/shop", content=chunks, headers=headers)
+
+    assert response.status_code == 200
+    assert ledger.delivery("shop", "msg_chunked").body == body  # type: ignore[union-attr]
+
+
+def test_hook_paths_other_than_one_source_are_not_found(client: httpx.Client) -> None:
+    for path in ("/hooks/", "/hooks/shop/extra", "/hooks"):
+        response = client.post(path, content=b"{}")
+        assert response.status_code == 404, path
+
+
+def test_get_on_hook_route_names_the_allowed_method(client: httpx.Client) -> None:
+    response = client.get("/hooks/shop")
+
+    assert response.headers["allow"] == "POST"
+    assert response.json()["error"] == "method"
+
+
+class _BrokenVerifier(Verifier):
+    """A verifier with a bug: it raises something other than SignatureError."""
+
+    def verify(self, *args: object, **kwargs: object) -> Any:
+        raise RuntimeError("bug in a verifier")
+
+
+def test_unexpected_failure_is_answered_500_and_server_stays_up(
+    ledger: SqliteLedger, caplog: pytest.LogCaptureFixture
+) -> None:
+    sources = {
+        "broken": Source("broken", _BrokenVerifier(SCHEME, SECRET)),
+        "shop": Source("shop", Verifier(SCHEME, SECRET)),
+    }
+    app = create_app(sources, ledger)
+
+    with (
+        serve_in_thread(app) as server,
+        httpx.Client(base_url=server.url) as http,
+        caplog.at_level(logging.ERROR, logger="hooklab.receiver"),
+    ):
+        broken = _post(http, b'{"type": "a"}', source="broken")
+        fine = _post(http, b'{"type": "a"}', msg_id="after")
+
+    assert broken.status_code == 500
+    assert broken.json()["error"] == "internal"
+    assert "bug in a verifier" not in broken.text  # details go to the log only
+    assert [r.getMessage() for r in caplog.records] == ["webhook.failed"]
+    assert fine.status_code == 200
+    assert [d.event_id for d in ledger.deliveries()] == ["after"]
+
+
+def test_client_gone_mid_body_stores_nothing_and_server_stays_up(
+    client: httpx.Client, ledger: SqliteLedger
+) -> None:
+    url = httpx.URL(str(client.base_url))
+    headers = sign(SCHEME, SECRET, b"x" * 100, msg_id="gone")
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    request = (
+        f"POST /hooks/shop HTTP/1.1\r\nHost: {url.host}\r\n{head}"
+        "Content-Length: 100\r\n\r\n"
+    ).encode()
+
+    with socket.create_connection((url.host, url.port), timeout=5) as sock:
+        sock.sendall(request + b"x" * 10)
+    time.sleep(0.2)
+
+    assert client.get("/healthz").json() == {"ok": True}
+    assert ledger.count() == 0
+    assert _post(client, b'{"type": "a"}', msg_id="next").status_code == 200
+
+
+def test_url_signing_scheme_verifies_against_the_posted_url(
+    ledger: SqliteLedger,
+) -> None:
+    """Square signs the URL it posts to, so the receiver must rebuild it exactly."""
+    sources = {"pay": Source("pay", Verifier("square", "square-test-key"))}
+    body = b'{"type": "payment.updated", "event_id": "sq_1"}'
+
+    with serve_in_thread(create_app(sources, ledger)) as server:
+        url = f"{server.url}/hooks/pay?shop=7"
+        headers = sign("square", "square-test-key", body, url=url)
+        good = httpx.post(url, content=body, headers=headers)
+        elsewhere = httpx.post(
+            f"{server.url}/hooks/pay?shop=8", content=body, headers=headers
+        )
+
+    assert good.status_code == 200
+    assert elsewhere.status_code == 401
+    assert [d.event_id for d in ledger.deliveries()] == ["sq_1"]
