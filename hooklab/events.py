@@ -26,8 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 __all__ = ["Envelope", "decode_body", "known_providers", "open_envelope"]
@@ -37,8 +36,7 @@ MAX_ID_CHARS = 256
 _Rule = Callable[[Mapping[str, str], Any], str | None]
 
 
-@dataclass(frozen=True)
-class Envelope:
+class Envelope(NamedTuple):
     """What the receiver learns from one delivery before storing it.
 
     ``id_from`` says where the id came from (a header, a body field, the scheme or

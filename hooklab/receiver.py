@@ -19,10 +19,10 @@ counters and the acknowledgement-latency histogram in the Prometheus text format
 
 Deliveries are the one hot path, so ``ReceiverApp`` hands ``/hooks/...`` straight to
 the hook endpoint, a plain ASGI callable, and everything else (health, metrics,
-lifespan, unknown paths) to Starlette. Starlette's request, response and middleware
-objects cost about 16 µs a request; ``make bench`` measured the receiver at 0.28 of
-a no-op Starlette endpoint's rate with them and 0.7 or more without (see
-``benchmarks/bench_receiver.py``).
+lifespan, unknown paths) to Starlette. On the same uvicorn server a plain ASGI no-op
+answered about 43,000 requests a second where a Starlette one answered 27,000: its
+request, response and middleware objects cost about 16 µs a request, as much as
+verifying and parsing a delivery.
 """
 
 from __future__ import annotations
