@@ -13,6 +13,9 @@ answers at the first that refuses it, always with ``{"error", "reason"}`` JSON:
 8. only then 200 (``"duplicate": true`` for a repeat, which is not processed
    again) or 202 for a signed body that cannot be decoded, kept as quarantined.
 
+A Slack source's signed ``url_verification`` handshake is answered with its
+challenge after step 5 and not stored: it is not an event.
+
 The answer never waits for processing: workers (``hooklab.processing``) pick events
 up from the ledger. ``GET /healthz`` says the app is up; ``GET /metrics`` serves
 counters and the acknowledgement-latency histogram in the Prometheus text format.
@@ -349,6 +352,11 @@ class _Hooks:
 
         body = await self.stalls.read(receive, self.guard.max_body_bytes)
         envelope = _verify_and_open(source, scope, headers, body)
+        challenge = _slack_challenge(source, envelope)
+        if challenge is not None:
+            logger.info("webhook.slack_challenge", extra={"source": source.name})
+            return 200, json.dumps({"challenge": challenge}).encode()
+
         incoming = Incoming(
             source.name,
             envelope.event_id,
@@ -492,6 +500,22 @@ def _verify_and_open(
         scheme_id=verified.event_id,
         type_field=source.type_field,
     )
+
+
+def _slack_challenge(source: Source, envelope: Envelope) -> str | None:
+    """The challenge of Slack's signed ``url_verification`` handshake, if this is one.
+
+    Slack sends it when an app's request URL is set and enables the URL only once
+    the answer echoes the challenge (https://api.slack.com/events/url_verification).
+    It is not an event, so it is answered without being stored.
+    """
+    payload = envelope.payload
+    if source.id_rule != "slack" or not isinstance(payload, dict):
+        return None
+    if payload.get("type") != "url_verification":
+        return None
+    challenge = payload.get("challenge")
+    return challenge if isinstance(challenge, str) else None
 
 
 def _request_url(scope: Scope, headers: Mapping[str, str]) -> str:

@@ -559,3 +559,71 @@ def test_url_signing_scheme_verifies_against_the_posted_url(
     assert good.status_code == 200
     assert elsewhere.status_code == 401
     assert [d.event_id for d in ledger.deliveries()] == ["sq_1"]
+
+
+def _slack_post(
+    client: httpx.Client, body: bytes, secret: str = "slack-signing-secret"
+) -> httpx.Response:
+    headers = sign("slack", secret, body)
+    headers["content-type"] = "application/json"
+    return client.post("/hooks/chat", content=body, headers=headers)
+
+
+@pytest.fixture
+def slack(ledger: SqliteLedger) -> Iterator[httpx.Client]:
+    sources = {"chat": Source("chat", Verifier("slack", "slack-signing-secret"))}
+
+    with (
+        serve_in_thread(create_app(sources, ledger)) as server,
+        httpx.Client(base_url=server.url) as http,
+    ):
+        yield http
+
+
+def test_slack_url_verification_echoes_challenge_and_stores_nothing(
+    slack: httpx.Client, ledger: SqliteLedger, shared_data: Path
+) -> None:
+    body = (shared_data / "payloads/slack/url_verification.json").read_bytes()
+    challenge = json.loads(body)["challenge"]
+
+    response = _slack_post(slack, body)
+
+    assert response.status_code == 200
+    assert response.json() == {"challenge": challenge}
+    assert ledger.count() == 0
+
+
+def test_slack_url_verification_unsigned_is_refused(
+    slack: httpx.Client, ledger: SqliteLedger
+) -> None:
+    body = b'{"type": "url_verification", "challenge": "abc"}'
+
+    forged = _slack_post(slack, body, secret="not-the-secret")
+    bare = slack.post("/hooks/chat", content=body)
+
+    assert (forged.status_code, bare.status_code) == (401, 401)
+    assert "abc" not in forged.text + bare.text
+
+
+def test_slack_event_callback_is_stored_by_its_event_id(
+    slack: httpx.Client, ledger: SqliteLedger, shared_data: Path
+) -> None:
+    body = (
+        shared_data / "payloads/slack/event_callback.reaction_added.json"
+    ).read_bytes()
+
+    response = _slack_post(slack, body)
+
+    assert response.status_code == 200
+    assert response.json()["event_id"] == json.loads(body)["event_id"]
+    assert ledger.count() == 1
+
+
+def test_url_verification_shape_from_other_providers_is_an_event(
+    client: httpx.Client, ledger: SqliteLedger
+) -> None:
+    """Only Slack's handshake is special; elsewhere the same body is an event."""
+    response = _post(client, b'{"type": "url_verification", "challenge": "abc"}')
+
+    assert response.json()["accepted"] is True
+    assert ledger.count() == 1
