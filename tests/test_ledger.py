@@ -307,3 +307,38 @@ def test_background_checkpoint_copies_wal_into_database(tmp_path: Path) -> None:
             time.sleep(0.01)
 
         assert path.stat().st_size > empty
+
+
+def _write_without_pause(path: Path, wal_limit_bytes: int) -> tuple[int, int, int]:
+    """Commit 20-row batches back to back for a second; return the peak and final
+    WAL sizes and how many rows a reopened ledger holds."""
+    wal = Path(f"{path}-wal")
+    body = b"x" * 2000
+    written = peak = 0
+
+    with SqliteLedger(
+        path, checkpoint_every_s=0.02, wal_limit_bytes=wal_limit_bytes
+    ) as ledger:
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            batch = [Incoming("s", f"e{written + k}", "t", body, {}) for k in range(20)]
+            ledger.record_many(batch)
+            written += 20
+            peak = max(peak, wal.stat().st_size)
+        final = wal.stat().st_size
+
+    with SqliteLedger(path) as reopened:
+        assert reopened.count() == written
+    return peak, final, written
+
+
+def test_wal_stays_bounded_under_writes_without_pause(tmp_path: Path) -> None:
+    """A passive checkpoint alone lets the WAL grow for as long as writes never
+    pause; over the limit, the ledger empties it and loses nothing."""
+    limit = 256 * 1024
+    _, unbounded, _ = _write_without_pause(tmp_path / "unbounded.db", 10**12)
+    peak, _, written = _write_without_pause(tmp_path / "bounded.db", limit)
+
+    assert unbounded > 8 * limit, "the scenario did not make the WAL grow"
+    assert peak < unbounded / 3
+    assert written > 1000
