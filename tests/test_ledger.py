@@ -334,7 +334,7 @@ def _write_without_pause(path: Path, wal_limit_bytes: int) -> tuple[int, int, in
 
 def test_wal_stays_bounded_under_writes_without_pause(tmp_path: Path) -> None:
     """A passive checkpoint alone lets the WAL grow for as long as writes never
-    pause; over the limit, the ledger empties it and loses nothing."""
+    pause; over the limit, the ledger starts it over and loses nothing."""
     limit = 256 * 1024
     _, unbounded, _ = _write_without_pause(tmp_path / "unbounded.db", 10**12)
     peak, _, written = _write_without_pause(tmp_path / "bounded.db", limit)
