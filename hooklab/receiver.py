@@ -221,7 +221,7 @@ class _Stalls:
         self.period_s = guard.body_timeout_s / 4
         self._reading: dict[asyncio.Task[object], float] = {}
         self._expired: set[asyncio.Task[object]] = set()
-        self._sweeping = False
+        self._sweeping: asyncio.AbstractEventLoop | None = None  # the sweep's loop
 
     async def read(self, receive: Receive, limit: int) -> bytes:
         """The whole body; raise _Refused (408, 413, 400) or _Gone."""
@@ -229,8 +229,8 @@ class _Stalls:
         assert task is not None
         loop = asyncio.get_running_loop()
         self._reading[task] = loop.time() + self.timeout_s
-        if not self._sweeping:
-            self._sweeping = True
+        if self._sweeping is not loop:  # none yet, or one on a loop now closed
+            self._sweeping = loop
             loop.call_later(self.period_s, self._sweep, loop)
 
         try:
@@ -254,9 +254,10 @@ class _Stalls:
                 self._expired.add(task)
                 task.cancel()
 
-        self._sweeping = bool(self._reading)
-        if self._sweeping:
+        if self._reading:
             loop.call_later(self.period_s, self._sweep, loop)
+        else:
+            self._sweeping = None
 
 
 async def _body(receive: Receive, limit: int) -> bytes:

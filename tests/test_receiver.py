@@ -627,3 +627,16 @@ def test_url_verification_shape_from_other_providers_is_an_event(
 
     assert response.json()["accepted"] is True
     assert ledger.count() == 1
+
+
+def test_stalled_body_times_out_when_the_app_is_served_again(
+    ledger: SqliteLedger,
+) -> None:
+    """The stall sweep belongs to a loop; a second server gets its own."""
+    sources = {"shop": Source("shop", Verifier(SCHEME, SECRET))}
+    app = create_app(sources, ledger, guard=Guard.build(body_timeout_s=0.3))
+
+    for _ in range(2):
+        with serve_in_thread(app) as server:
+            status, answer = _stalled_post(server.url, 100, b"x" * 10)
+        assert (status, answer["error"]) == (408, "timeout")
