@@ -99,6 +99,10 @@ def decode_body(body: bytes, content_type: str = "") -> tuple[Any, str | None]:
         return json.loads(text), None
     except json.JSONDecodeError as exc:
         return None, f"The body is not valid JSON ({exc.msg} at char {exc.pos})."
+    except RecursionError:
+        return None, "The body's JSON is nested too deeply to decode."
+    except ValueError:  # Python refuses integers of more than 4,300 digits
+        return None, "The body's JSON holds a number too long to decode."
 
 
 def known_providers() -> list[str]:
@@ -117,9 +121,19 @@ def _text(value: Any) -> str | None:
     """A non-empty id or type as text; numbers become their decimal text."""
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, str | int):
-        return str(value).strip() or None
-    return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str) and (value.isascii() or _is_utf8(value)):
+        return value.strip() or None
+    return None  # a lone surrogate from a JSON escape has no UTF-8 form to store
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _field(*path: str) -> _Rule:

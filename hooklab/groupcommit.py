@@ -110,6 +110,13 @@ class GroupCommitter:
         try:
             outcome = self.ledger.record_many(items)
         except Exception as exc:  # any failure must reach every waiting request
+            if len(batch) > 1:
+                # One delivery the ledger cannot store must not fail the others
+                # that shared its commit: each is tried again on its own.
+                logger.warning("ledger.batch_split", extra={"size": len(batch)})
+                for waiter in batch:
+                    self._commit([waiter])
+                return
             logger.error("ledger.batch_failed", extra={"size": len(batch)})
             outcome = exc
 

@@ -616,11 +616,15 @@ class SqliteLedger:
 
     @contextmanager
     def _guard(self, action: str) -> Iterator[sqlite3.Connection]:
-        """Hold the lock and translate SQLite failures into LedgerError."""
+        """Hold the lock and translate SQLite failures into LedgerError.
+
+        A string with no UTF-8 form (a lone surrogate) cannot be bound to a
+        statement; that is a failure to store too, not a crash.
+        """
         with self._lock:
             try:
                 yield self._connection()
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, UnicodeEncodeError) as exc:
                 logger.error("ledger.failed", extra={"action": action})
                 raise LedgerError(
                     f"The ledger {self.path} failed to {action}: {exc}."

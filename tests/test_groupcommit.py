@@ -178,3 +178,30 @@ def test_close_still_commits_the_deliveries_already_waiting(
 
     assert [o.new for o in outcomes] == [True] * 5
     assert counting.count() == 5
+
+
+class _PickyLedger(_CountingLedger):
+    """A real ledger that cannot store one particular event id."""
+
+    def record_many(self, items: Sequence[Incoming]) -> list[Recorded]:
+        if any(item.event_id == "evt_poison" for item in items):
+            self.batches.append(len(items))
+            raise LedgerError("cannot store evt_poison")
+        return super().record_many(items)
+
+
+def test_one_unstorable_delivery_does_not_fail_its_batch(tmp_path: Path) -> None:
+    with _PickyLedger(tmp_path / "ledger.db") as picky:
+        committer = GroupCommitter(picky)
+
+        async def scenario() -> list[Recorded | BaseException]:
+            items = [_item(n) for n in range(10)] + [_item(10, "evt_poison")]
+            waiting = [committer.record(item) for item in items]
+            return await asyncio.gather(*waiting, return_exceptions=True)
+
+        outcomes = asyncio.run(scenario())
+
+        assert [isinstance(o, Recorded) and o.new for o in outcomes[:10]] == [True] * 10
+        assert isinstance(outcomes[10], LedgerError)
+        assert picky.count() == 10
+        assert picky.batches[0] == 11  # tried together first, then one by one

@@ -640,3 +640,34 @@ def test_stalled_body_times_out_when_the_app_is_served_again(
         with serve_in_thread(app) as server:
             status, answer = _stalled_post(server.url, 100, b"x" * 10)
         assert (status, answer["error"]) == (408, "timeout")
+
+
+def test_post_type_with_lone_surrogate_is_stored_without_type(
+    client: httpx.Client, ledger: SqliteLedger
+) -> None:
+    """A JSON escape can make a string no database can store; it must not fail."""
+    response = _post(client, b'{"type": "\\udfff"}', msg_id="msg_surrogate")
+
+    assert response.status_code == 200
+    stored = ledger.delivery("shop", "msg_surrogate")
+    assert stored is not None and stored.event_type is None
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"[" * 5000 + b"]" * 5000, "nested too deeply"),
+        (b'{"n": ' + b"9" * 5000 + b"}", "number too long"),
+    ],
+)
+def test_post_signed_json_python_cannot_decode_is_quarantined(
+    ledger: SqliteLedger, body: bytes, reason: str
+) -> None:
+    app = _guarded(ledger, Guard.build())  # the default 1 MiB body limit
+
+    with serve_in_thread(app) as server, httpx.Client(base_url=server.url) as http:
+        response = _post(http, body, msg_id="msg_odd")
+
+    assert response.status_code == 202
+    assert reason in response.json()["quarantined"]
+    assert ledger.delivery("shop", "msg_odd").body == body  # type: ignore[union-attr]
