@@ -32,11 +32,18 @@ ACK_BUCKETS_S: tuple[float, ...] = (
 _COUNTERS: dict[str, tuple[str, str]] = {
     "received": ("hooklab_webhooks_received_total", "Deliveries that reached a hook."),
     "accepted": ("hooklab_webhooks_accepted_total", "New events stored durably."),
-    "refused": ("hooklab_webhooks_refused_total", "Deliveries refused, by reason."),
+    "refused": (
+        "hooklab_webhooks_refused_total",
+        "Deliveries refused or abandoned (disconnected, shutdown), by reason.",
+    ),
     "duplicates": ("hooklab_webhooks_duplicate_total", "Repeats of a stored event."),
     "quarantined": (
         "hooklab_webhooks_quarantined_total",
         "Signed deliveries stored undecoded.",
+    ),
+    "challenges": (
+        "hooklab_webhooks_challenges_total",
+        "Slack url_verification handshakes answered (not events).",
     ),
     "processed": ("hooklab_events_processed_total", "Events whose actions all ran."),
     "retried": ("hooklab_events_retried_total", "Failed attempts scheduled again."),

@@ -56,6 +56,7 @@ __all__ = [
     "DEFAULT_BODY_TIMEOUT_S",
     "DEFAULT_MAX_BODY_BYTES",
     "Guard",
+    "UNKNOWN_SOURCE",
     "ReceiverApp",
     "Source",
     "create_app",
@@ -64,6 +65,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY_BYTES = 1_048_576
+#: The metrics label for deliveries to a source nobody configured.
+UNKNOWN_SOURCE = "(unknown)"
 DEFAULT_BODY_TIMEOUT_S = 10.0
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -177,20 +180,10 @@ class ReceiverApp:
         return f"ReceiverApp(sources={sorted(self._hooks.sources)})"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            name = _hook_name(scope["path"])
-            if name is not None:
-                await self._hooks(scope, receive, send, name)
-                return
+        if scope["type"] == "http" and scope["path"].startswith("/hooks/"):
+            await self._hooks(scope, receive, send, scope["path"][7:])
+            return
         await self.framework(scope, receive, send)
-
-
-def _hook_name(path: str) -> str | None:
-    """The source named by a ``/hooks/{source}`` path; None for any other path."""
-    if not path.startswith("/hooks/"):
-        return None
-    name = path[7:]
-    return name if name and "/" not in name else None
 
 
 async def _healthz(request: Request) -> JSONResponse:
@@ -307,6 +300,10 @@ class _Hooks:
     ) -> None:
         """Take one delivery through every step; see the module docstring."""
         started = time.perf_counter()
+        if not name or "/" in name:
+            reason = "Deliveries go to /hooks/{source}: one name, no further path."
+            await _send_json(send, 404, {"error": "source", "reason": reason})
+            return
         if scope["method"] != "POST":
             await _send_json(
                 send,
@@ -316,7 +313,10 @@ class _Hooks:
             )
             return
 
-        self.metrics.inc("received", ("source", name))
+        # Unknown names share one label, so a scan of made-up URLs cannot grow
+        # /metrics; every delivery received ends in exactly one outcome counter.
+        known = name in self.sources
+        self.metrics.inc("received", ("source", name if known else UNKNOWN_SOURCE))
         try:
             status, payload = await self._accept(scope, receive, name)
         except _Refused as refused:
@@ -326,9 +326,16 @@ class _Hooks:
             )
             return
         except _Gone:
+            self.metrics.inc("refused", ("reason", "disconnected"))
             return
+        except asyncio.CancelledError:  # the server is stopping and cannot wait
+            self.metrics.inc("refused", ("reason", "shutdown"))
+            reason = "The receiver is shutting down; retry later."
+            await _send_json(send, 503, {"error": "shutdown", "reason": reason})
+            raise
         except Exception:  # a bug must not leave the sender without an answer
             logger.exception("webhook.failed", extra={"source": name})
+            self.metrics.inc("refused", ("reason", "internal"))
             reason = "The receiver failed on this delivery; retry later."
             await _send_json(send, 500, {"error": "internal", "reason": reason})
             return
@@ -356,6 +363,7 @@ class _Hooks:
         challenge = _slack_challenge(source, envelope)
         if challenge is not None:
             logger.info("webhook.slack_challenge", extra={"source": source.name})
+            self.metrics.inc("challenges", ("source", source.name))
             return 200, json.dumps({"challenge": challenge}).encode()
 
         incoming = Incoming(

@@ -477,9 +477,11 @@ def test_post_body_in_several_chunks_is_verified_whole(
 
 
 def test_hook_paths_other_than_one_source_are_not_found(client: httpx.Client) -> None:
-    for path in ("/hooks/", "/hooks/shop/extra", "/hooks"):
+    for path in ("/hooks/", "/hooks/shop/extra", "/hooks/shop/", "/hooks//shop"):
         response = client.post(path, content=b"{}")
         assert response.status_code == 404, path
+        assert response.json()["error"] == "source", path
+    assert client.post("/hooks", content=b"{}").status_code == 404
 
 
 def test_get_on_hook_route_names_the_allowed_method(client: httpx.Client) -> None:
@@ -671,3 +673,68 @@ def test_post_signed_json_python_cannot_decode_is_quarantined(
     assert response.status_code == 202
     assert reason in response.json()["quarantined"]
     assert ledger.delivery("shop", "msg_odd").body == body  # type: ignore[union-attr]
+
+
+def _metric_values(text: str, metric: str) -> dict[str, int]:
+    """The values of one counter in Prometheus text, by label (or "" if none)."""
+    values = {}
+    for line in text.splitlines():
+        if line.startswith(metric):
+            name, _, value = line.rpartition(" ")
+            label = name[len(metric) :].strip("{}")
+            values[label] = int(value)
+    return values
+
+
+def test_metrics_every_delivery_received_ends_in_one_outcome(
+    strict: httpx.Client, metrics: Metrics
+) -> None:
+    _post(strict, b'{"type": "a"}', msg_id="m1")
+    _post(strict, b'{"type": "a"}', msg_id="m1")
+    _post(strict, b"not json", msg_id="m2")
+    _post(strict, b'{"type": "a"}', secret=OTHER_SECRET)
+    _post(strict, b"x" * (LIMIT + 1), msg_id="m3")
+    strict.post("/hooks/shop", content=b"")
+    for n in range(30):  # made-up source names share one label
+        _post(strict, b"{}", source=f"scan{n}")
+    url = httpx.URL(str(strict.base_url))
+    with socket.create_connection((url.host, url.port), timeout=5) as sock:
+        sock.sendall(
+            b"POST /hooks/shop HTTP/1.1\r\nhost: x\r\ncontent-length: 50\r\n\r\nab"
+        )
+    _wait_until(lambda: metrics.value("refused", ("reason", "disconnected")) == 1)
+
+    text = strict.get("/metrics").text
+    received = _metric_values(text, "hooklab_webhooks_received_total")
+    outcomes = sum(
+        sum(_metric_values(text, f"hooklab_webhooks_{kind}_total").values())
+        for kind in ("accepted", "duplicate", "quarantined", "refused", "challenges")
+    )
+
+    assert received == {'source="shop"': 7, 'source="(unknown)"': 30}
+    assert outcomes == 37
+    assert 'hooklab_webhooks_refused_total{reason="source"} 30' in text
+
+
+@pytest.mark.slow
+def test_shutdown_answers_a_delivery_still_arriving_503_json(
+    ledger: SqliteLedger,
+) -> None:
+    """uvicorn cancels what is left after its 5 s grace; the sender hears why."""
+    sources = {"shop": Source("shop", Verifier(SCHEME, SECRET))}
+    app = create_app(sources, ledger, guard=Guard.build(body_timeout_s=60))
+
+    with serve_in_thread(app) as server:
+        url = httpx.URL(server.url)
+        sock = socket.create_connection((url.host, url.port), timeout=15)
+        sock.sendall(
+            b"POST /hooks/shop HTTP/1.1\r\nhost: x\r\ncontent-length: 50\r\n\r\nab"
+        )
+        time.sleep(0.2)
+    with sock:
+        raw = _read_response(sock)
+
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503")
+    assert json.loads(body)["error"] == "shutdown"
+    assert ledger.count() == 0
