@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -234,3 +235,26 @@ def test_audit_of_an_unusable_chapter_exits_2(tmp_path, text, expected):
     assert result.exit_code == 2
     assert expected in result.output
     assert not list(tmp_path.glob("acme-shop"))
+
+
+def test_log_lines_carry_their_fields() -> None:
+    from hooklab.cli._app import FieldsFormatter
+
+    formatter = FieldsFormatter("%(levelname)s %(name)s %(message)s")
+    record = logging.makeLogRecord(
+        {
+            "name": "hooklab.receiver",
+            "levelno": logging.WARNING,
+            "levelname": "WARNING",
+            "msg": "webhook.rejected",
+            "source": "shop",
+            "reason": "The webhook-signature header is missing.",
+        }
+    )
+    plain = logging.makeLogRecord({"msg": "server.started", "levelname": "INFO"})
+
+    assert formatter.format(record) == (
+        "WARNING hooklab.receiver webhook.rejected source=shop "
+        "reason='The webhook-signature header is missing.'"
+    )
+    assert formatter.format(plain).endswith("server.started")

@@ -34,13 +34,47 @@ def main(verbose: bool) -> None:
     describe your own client, check it with `hooklab check FILE`, then audit it.
     """
     if verbose:
-        logging.basicConfig(
-            level=logging.INFO, format="%(levelname)s %(name)s %(message)s"
-        )
+        configure_logging(logging.INFO, "%(levelname)s %(name)s %(message)s")
     else:
         # papermill warns about every parameter a chapter does not declare; a chapter
         # may ignore some of the audit's parameters, so keep the progress lines clean.
         logging.getLogger("papermill").setLevel(logging.ERROR)
+
+
+#: The attributes every log record has; anything else was passed with ``extra=``.
+_RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+class FieldsFormatter(logging.Formatter):
+    """A formatter that appends a record's ``extra=`` fields as ``key=value``.
+
+    hooklab logs events as a short name plus fields (``webhook.rejected`` with
+    ``source`` and ``reason``); a plain format string would drop the fields.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = {k: v for k, v in vars(record).items() if k not in _RECORD_FIELDS}
+        if not fields:
+            return line
+        return line + " " + " ".join(f"{k}={_field_text(v)}" for k, v in fields.items())
+
+
+def _field_text(value: object) -> str:
+    text = str(value)
+    return (
+        text if text and not any(c.isspace() or c in '"=' for c in text) else repr(text)
+    )
+
+
+def configure_logging(level: int, layout: str) -> None:
+    """Log to stderr at ``level`` with ``layout`` and each record's fields."""
+    if logging.getLogger().handlers:  # configured already (-v, or a host program)
+        logging.getLogger().setLevel(min(level, logging.getLogger().level))
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(FieldsFormatter(layout))
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 def run_or_exit(work: Callable[[], T]) -> T:

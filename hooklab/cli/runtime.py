@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from hooklab.cli._app import main, run_or_exit
+from hooklab.cli._app import configure_logging, main, run_or_exit
 from hooklab.errors import ConfigError
 from hooklab.ledger import STATUSES, EventState, SqliteLedger
 
@@ -110,9 +110,8 @@ def serve(
 
         # A server's warnings (refusals, retries, dead letters) belong on stderr
         # with a time; -v has already configured INFO if asked for.
-        logging.basicConfig(
-            level=logging.WARNING,
-            format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        configure_logging(
+            logging.WARNING, "%(asctime)s %(levelname)s %(name)s %(message)s"
         )
 
         plan = _plan(engagement, sources, action, overrides)
