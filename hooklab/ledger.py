@@ -38,6 +38,7 @@ from hooklab.errors import LedgerError
 
 __all__ = [
     "DEFAULT_WAL_LIMIT_BYTES",
+    "LOCK_WAIT_S",
     "STATUSES",
     "Claim",
     "Delivery",
@@ -106,6 +107,10 @@ _INSERT_MANY = (
     "INSERT INTO deliveries (source, event_id, event_type, received_at,"
     " body, headers, status, next_at, note, updated_at) VALUES {rows}"
 )
+#: How long a write waits for another process's lock before it fails. A sender
+#: waits for the acknowledgement only seconds (Shopify 5, GitHub 10), so a
+#: delivery the ledger cannot take is better refused (503, retried) than held.
+LOCK_WAIT_S = 5.0
 #: The WAL size past which the ledger starts it over (see ``_Checkpointer``).
 DEFAULT_WAL_LIMIT_BYTES = 16 * 1024 * 1024
 _KNOWN_IDS = "SELECT event_id FROM deliveries WHERE source = ? AND event_id IN ({ids})"
@@ -283,14 +288,27 @@ class Ledger(Protocol):
         ...
 
 
+#: Headers that carry a sender's credentials; the ledger never stores them.
+_CREDENTIAL_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key"}
+)
+_CREDENTIAL_WORDS = ("signature", "hmac", "secret", "password")
+
+
 def storable_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """Return ``headers`` lower-cased, without any signature or HMAC header."""
+    """Return ``headers`` lower-cased, without signatures or credentials.
+
+    Signature and HMAC headers, Authorization, Cookie, API-key headers and any
+    header whose name says secret or password are left out: a ledger file is
+    copied, shared and read by more people than a secret should be.
+    """
     lowered = {name.lower(): value for name, value in headers.items()}
 
     return {
         name: value
         for name, value in lowered.items()
-        if "signature" not in name and "hmac" not in name
+        if name not in _CREDENTIAL_HEADERS
+        and not any(word in name for word in _CREDENTIAL_WORDS)
     }
 
 
@@ -571,7 +589,10 @@ class SqliteLedger:
         # the receiver calls from other threads, hence check_same_thread=False.
         # isolation_level=None: transactions are begun explicitly in _write.
         conn = sqlite3.connect(
-            self.path, check_same_thread=False, timeout=30, isolation_level=None
+            self.path,
+            check_same_thread=False,
+            timeout=LOCK_WAIT_S,
+            isolation_level=None,
         )
         (mode,) = conn.execute("PRAGMA journal_mode=WAL").fetchone()
         if str(mode).lower() != "wal":

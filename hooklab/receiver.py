@@ -482,11 +482,16 @@ def _client_address(
 
 def _address(text: str, where: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     try:
-        return ipaddress.ip_address(text)
+        address = ipaddress.ip_address(text)
     except ValueError:
         raise _Refused(
             403, "address", f"{where} does not hold an IP address."
         ) from None
+    # A dual-stack proxy writes an IPv4 client as ::ffff:a.b.c.d; IPv4 ranges
+    # in the allowlist must still match it.
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return address.ipv4_mapped
+    return address
 
 
 def _verify_and_open(

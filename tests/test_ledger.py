@@ -70,9 +70,15 @@ def test_record_same_id_other_source_is_new(ledger: SqliteLedger) -> None:
         "x-hub-signature",
         "X-Shopify-Hmac-Sha256",
         "X-Twilio-Signature",
+        "Authorization",
+        "Proxy-Authorization",
+        "Cookie",
+        "X-Api-Key",
+        "X-Webhook-Secret",
+        "X-Basic-Password",
     ],
 )
-def test_storable_headers_signature_header_is_dropped(name: str) -> None:
+def test_storable_headers_signature_or_credential_header_is_dropped(name: str) -> None:
     kept = storable_headers({name: "secret-looking", "X-Request-Id": "r1"})
 
     assert kept == {"x-request-id": "r1"}

@@ -385,6 +385,8 @@ def test_metrics_count_outcomes_and_ack_latency(
         (["203.0.113.0/24"], 2, "203.0.113.9, 10.1.1.1", 200),
         (["203.0.113.0/24"], 2, "203.0.113.9", 403),
         (["127.0.0.0/8"], 0, "203.0.113.9", 200),
+        (["203.0.113.0/24"], 1, "::ffff:203.0.113.9", 200),
+        (["203.0.113.0/24"], 1, "::ffff:198.51.100.7", 403),
     ],
     ids=[
         "peer-outside",
@@ -394,6 +396,8 @@ def test_metrics_count_outcomes_and_ack_latency(
         "two-proxies",
         "fewer-hops-than-proxies",
         "untrusted-header-ignored",
+        "ipv4-mapped-inside",
+        "ipv4-mapped-outside",
     ],
 )
 def test_post_allowlist_uses_trusted_proxy_hops(
