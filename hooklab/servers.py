@@ -20,6 +20,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from hooklab.errors import ConfigError, HooklabError
+from hooklab.httpguard import GuardedHttpTools
 
 __all__ = ["RunningServer", "ServerStartError", "serve_in_thread"]
 
@@ -63,6 +64,7 @@ def serve_in_thread(
         timeout_graceful_shutdown=5,
         proxy_headers=False,
         loop="asyncio",
+        http=GuardedHttpTools,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(

@@ -1,0 +1,170 @@
+"""Connection limits uvicorn's httptools protocol does not set on its own.
+
+uvicorn times out idle keep-alive connections but not a request whose headers never
+finish, nor a connection that sends nothing, and httptools accepts headers of any
+size. A client without any secret could therefore hold every file descriptor the
+server has, or stream headers into memory without end. ``GuardedHttpTools`` adds:
+
+* a header deadline: a connection must finish each request's headers within
+  ``HEADER_TIMEOUT_S`` of its first byte (or of connecting), else it is answered
+  408 and closed;
+* a header size limit: more than ``MAX_HEADER_BYTES`` of request line and headers
+  is answered 431 and closed;
+* a connection cap: past ``MAX_CONNECTIONS`` open connections a new one is closed
+  at once, before anything is read, so the server keeps file descriptors for
+  the connections it already serves.
+
+Deadlines are checked by one sweep a second for all connections rather than a
+timer per request, which would cost every delivery a little (see ``_Stalls`` in
+``hooklab.receiver`` for the same choice about bodies). The answers are JSON, like
+the receiver's own refusals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+__all__ = [
+    "HEADER_TIMEOUT_S",
+    "MAX_CONNECTIONS",
+    "MAX_HEADER_BYTES",
+    "GuardedHttpTools",
+]
+
+logger = logging.getLogger(__name__)
+
+HEADER_TIMEOUT_S = 10.0
+MAX_HEADER_BYTES = 64 * 1024
+MAX_CONNECTIONS = 1024
+_SWEEP_S = 1.0
+
+
+class GuardedHttpTools(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a header deadline, size limit and cap.
+
+    Pass the class as ``uvicorn.Config(http=GuardedHttpTools)``; the limits are
+    class attributes, so a subclass (or a test) can set its own.
+    """
+
+    header_timeout_s = HEADER_TIMEOUT_S
+    max_header_bytes = MAX_HEADER_BYTES
+    max_connections = MAX_CONNECTIONS
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head_deadline: float | None = None  # None: not reading headers
+        self._head_bytes = 0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self.max_connections:
+            logger.warning(
+                "http.too_many_connections", extra={"open": len(self.connections)}
+            )
+            transport.abort()
+            return
+        self._start_head()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        # Only a chunk that leaves the headers unfinished is all header bytes; one
+        # that finishes them may carry the body too, and is not counted.
+        if self._head_deadline is not None:
+            self._head_bytes += len(data)
+            if self._head_bytes > self.max_header_bytes:
+                self._refuse(
+                    b"431 Request Header Fields Too Large",
+                    "headers",
+                    f"The request line and headers exceed {self.max_header_bytes} "
+                    "bytes.",
+                )
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._head_deadline is None:  # a keep-alive connection's next request
+            self._start_head()
+
+    def on_headers_complete(self) -> None:
+        self._head_deadline = None
+        _watch(self.loop).discard(self)
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        _watch(self.loop).discard(self)
+        super().connection_lost(exc)
+
+    def expire_head(self, now: float) -> bool:
+        """Answer 408 and close if the headers are past their deadline; say if so."""
+        if self._head_deadline is None or now < self._head_deadline:
+            return False
+        self._refuse(
+            b"408 Request Timeout",
+            "timeout",
+            f"The request headers did not arrive within {self.header_timeout_s:g} s.",
+        )
+        return True
+
+    def _start_head(self) -> None:
+        self._head_deadline = self.loop.time() + self.header_timeout_s
+        self._head_bytes = 0
+        _watch(self.loop).add(self)
+
+    def _refuse(self, status: bytes, error: str, reason: str) -> None:
+        self._head_deadline = None
+        _watch(self.loop).discard(self)
+        if self.transport.is_closing():
+            return
+        body = json.dumps({"error": error, "reason": reason}).encode()
+        head = (
+            b"HTTP/1.1 " + status + b"\r\ncontent-type: application/json\r\n"
+            b"content-length: " + str(len(body)).encode() + b"\r\n"
+            b"connection: close\r\n\r\n"
+        )
+        self.transport.write(head + body)
+        self.transport.close()
+
+
+class _HeadWatch:
+    """The connections of one event loop that are reading headers, swept once a
+    second while any are."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.reading: set[GuardedHttpTools] = set()
+        self.sweeping = False
+
+    def add(self, protocol: GuardedHttpTools) -> None:
+        self.reading.add(protocol)
+        if not self.sweeping:
+            self.sweeping = True
+            self.loop.call_later(_SWEEP_S, self.sweep)
+
+    def discard(self, protocol: GuardedHttpTools) -> None:
+        self.reading.discard(protocol)
+
+    def sweep(self) -> None:
+        now = self.loop.time()
+        for protocol in list(self.reading):
+            if protocol.expire_head(now):
+                self.reading.discard(protocol)
+
+        self.sweeping = bool(self.reading) and not self.loop.is_closed()
+        if self.sweeping:
+            self.loop.call_later(_SWEEP_S, self.sweep)
+
+
+_WATCHES: dict[asyncio.AbstractEventLoop, _HeadWatch] = {}
+
+
+def _watch(loop: asyncio.AbstractEventLoop) -> _HeadWatch:
+    watch = _WATCHES.get(loop)
+    if watch is None:
+        for closed in [other for other in _WATCHES if other.is_closed()]:
+            del _WATCHES[closed]
+        watch = _WATCHES[loop] = _HeadWatch(loop)
+    return watch

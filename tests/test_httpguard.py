@@ -1,0 +1,130 @@
+"""Tests for hooklab.httpguard on a real loopback server."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hooklab.httpguard import GuardedHttpTools
+from hooklab.ledger import SqliteLedger
+from hooklab.receiver import Source, create_app
+from hooklab.servers import RunningServer, serve_in_thread
+from hooklab.signing import Verifier, sign
+
+SECRET = "whsec_" + base64.b64encode(b"httpguard-test-key-0123456789").decode()
+
+
+@pytest.fixture
+def guarded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[RunningServer, SqliteLedger]]:
+    """The receiver with short limits: 0.5 s for headers, 4 KiB of them, 20 sockets."""
+    monkeypatch.setattr(GuardedHttpTools, "header_timeout_s", 0.5)
+    monkeypatch.setattr(GuardedHttpTools, "max_header_bytes", 4096)
+    monkeypatch.setattr(GuardedHttpTools, "max_connections", 20)
+    with SqliteLedger(tmp_path / "ledger.db") as ledger:
+        sources = {"shop": Source("shop", Verifier("standard-webhooks", SECRET))}
+        with serve_in_thread(create_app(sources, ledger)) as server:
+            yield server, ledger
+
+
+def _connect(server: RunningServer) -> socket.socket:
+    return socket.create_connection((server.host, server.port), timeout=10)
+
+
+def _answer(sock: socket.socket) -> tuple[int, dict[str, str]]:
+    raw = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), json.loads(body)
+
+
+def _deliver(server: RunningServer, event_id: str) -> httpx.Response:
+    body = b'{"type": "order.created"}'
+    headers = sign("standard-webhooks", SECRET, body, msg_id=event_id)
+    return httpx.post(f"{server.url}/hooks/shop", content=body, headers=headers)
+
+
+def test_headers_that_never_finish_are_answered_408(
+    guarded: tuple[RunningServer, SqliteLedger],
+) -> None:
+    server, _ = guarded
+    started = time.monotonic()
+
+    with _connect(server) as sock:
+        sock.sendall(b"POST /hooks/shop HTTP/1.1\r\nhost: x\r\n")
+        status, answer = _answer(sock)
+
+    assert (status, answer["error"]) == (408, "timeout")
+    assert 0.5 <= time.monotonic() - started < 3
+    assert _deliver(server, "after").status_code == 200
+
+
+def test_connection_that_sends_nothing_is_closed(
+    guarded: tuple[RunningServer, SqliteLedger],
+) -> None:
+    server, _ = guarded
+
+    with _connect(server) as sock:
+        status, _ = _answer(sock)
+
+    assert status == 408
+
+
+def test_oversized_headers_are_answered_431_and_not_stored(
+    guarded: tuple[RunningServer, SqliteLedger],
+) -> None:
+    server, ledger = guarded
+
+    with _connect(server) as sock:
+        sock.sendall(b"POST /hooks/shop HTTP/1.1\r\nhost: x\r\nx-big: " + b"a" * 10_000)
+        status, answer = _answer(sock)
+
+    assert (status, answer["error"]) == (431, "headers")
+    assert ledger.count() == 0
+    assert _deliver(server, "after").status_code == 200
+
+
+def test_large_body_is_not_mistaken_for_large_headers(
+    guarded: tuple[RunningServer, SqliteLedger],
+) -> None:
+    server, ledger = guarded
+    body = json.dumps({"type": "order.created", "note": "z" * 200_000}).encode()
+    headers = sign("standard-webhooks", SECRET, body, msg_id="big")
+
+    response = httpx.post(f"{server.url}/hooks/shop", content=body, headers=headers)
+
+    assert response.status_code == 200
+    assert ledger.count() == 1
+
+
+def test_connections_past_the_cap_are_closed_and_the_rest_still_served(
+    guarded: tuple[RunningServer, SqliteLedger],
+) -> None:
+    server, _ = guarded
+    idle = [_connect(server) for _ in range(20)]
+    try:
+        time.sleep(0.2)
+        with _connect(server) as extra:
+            try:
+                closed = extra.recv(100) == b""
+            except ConnectionResetError:
+                closed = True
+            assert closed  # closed before anything was read
+        idle.pop().close()
+        time.sleep(0.2)
+        assert _deliver(server, "within-cap").status_code == 200
+    finally:
+        for sock in idle:
+            sock.close()
