@@ -17,7 +17,7 @@ server has, or stream headers into memory without end. ``GuardedHttpTools`` adds
 Deadlines are checked by one sweep a second for all connections rather than a
 timer per request, which would cost every delivery a little (see ``_Stalls`` in
 ``hooklab.receiver`` for the same choice about bodies). The answers are JSON, like
-the receiver's own refusals.
+the receiver's own refusals, and so is the 400 for a request httptools cannot parse.
 """
 
 from __future__ import annotations
@@ -83,6 +83,11 @@ class GuardedHttpTools(HttpToolsProtocol):
                     f"The request line and headers exceed {self.max_header_bytes} "
                     "bytes.",
                 )
+
+    def send_400_response(self, msg: str) -> None:
+        """A request httptools cannot parse: answered 400 in JSON, like the rest."""
+        reason = "The request is not valid HTTP/1.1 (request line, header or framing)."
+        self._refuse(b"400 Bad Request", "http", reason)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()

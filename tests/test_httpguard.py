@@ -128,3 +128,16 @@ def test_connections_past_the_cap_are_closed_and_the_rest_still_served(
     finally:
         for sock in idle:
             sock.close()
+
+
+def test_unparsable_request_is_answered_400_json(
+    guarded: tuple[RunningServer, SqliteLedger],
+) -> None:
+    server, _ = guarded
+
+    with _connect(server) as sock:
+        sock.sendall(b"POST /hooks/shop HTTP/1.1\r\ncontent-length: nope\r\n\r\n")
+        status, answer = _answer(sock)
+
+    assert (status, answer["error"]) == (400, "http")
+    assert _deliver(server, "after").status_code == 200
