@@ -89,6 +89,10 @@ def serve(
     the actions apart, with retries, and dead letters wait for `hooklab replay`.
     Routes: POST /hooks/NAME, GET /healthz, GET /metrics (Prometheus).
 
+    Every refusal is JSON with a reason. Headers must arrive within 10 s and
+    stay under 64 KiB, a body within 10 s and under --max-body (1 MiB); past
+    1,024 open connections new ones are closed unread.
+
     Options given here override the engagement's receiver section.
 
     \b
