@@ -41,7 +41,16 @@ class SignatureError(HooklabError):
 
 
 class LedgerError(HooklabError):
-    """The ledger could not store or read an event."""
+    """The ledger could not store or read an event.
+
+    ``per_item`` is true when the failure may lie in one item's content (a value
+    the store cannot hold) rather than in the store itself (locked, closed, disk
+    full), so a batch is worth retrying one item at a time.
+    """
+
+    def __init__(self, message: str, *, per_item: bool = False) -> None:
+        super().__init__(message)
+        self.per_item = per_item
 
 
 class ApiError(HooklabError):

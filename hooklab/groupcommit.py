@@ -110,9 +110,10 @@ class GroupCommitter:
         try:
             outcome = self.ledger.record_many(items)
         except Exception as exc:  # any failure must reach every waiting request
-            if len(batch) > 1:
+            if len(batch) > 1 and getattr(exc, "per_item", False):
                 # One delivery the ledger cannot store must not fail the others
-                # that shared its commit: each is tried again on its own.
+                # that shared its commit: each is tried again on its own. A
+                # locked or broken store fails them all at once instead.
                 logger.warning("ledger.batch_split", extra={"size": len(batch)})
                 for waiter in batch:
                     self._commit([waiter])

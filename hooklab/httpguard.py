@@ -42,6 +42,7 @@ HEADER_TIMEOUT_S = 10.0
 MAX_HEADER_BYTES = 64 * 1024
 MAX_CONNECTIONS = 1024
 _SWEEP_S = 1.0
+_READ_ALLOWANCE = 256 * 1024
 
 
 class GuardedHttpTools(HttpToolsProtocol):
@@ -63,26 +64,31 @@ class GuardedHttpTools(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         if len(self.connections) > self.max_connections:
-            logger.warning(
-                "http.too_many_connections", extra={"open": len(self.connections)}
-            )
+            _warn_cap(self.loop, len(self.connections))
             transport.abort()
             return
         self._start_head()
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
-        # Only a chunk that leaves the headers unfinished is all header bytes; one
-        # that finishes them may carry the body too, and is not counted.
+        # httptools holds an unfinished header in memory, so bytes that arrive
+        # while headers are still being read are counted as they come. A chunk may
+        # also carry the end of the previous request (pipelining), up to the
+        # 256 KiB asyncio reads at once, hence the allowance; the exact count is
+        # taken when the headers are complete.
         if self._head_deadline is not None:
             self._head_bytes += len(data)
-            if self._head_bytes > self.max_header_bytes:
-                self._refuse(
-                    b"431 Request Header Fields Too Large",
-                    "headers",
-                    f"The request line and headers exceed {self.max_header_bytes} "
-                    "bytes.",
-                )
+            if self._head_bytes > self.max_header_bytes + _READ_ALLOWANCE:
+                self._refuse_headers()
+
+    def on_headers_complete(self) -> None:
+        self._head_deadline = None
+        _watch(self.loop).discard(self)
+        size = len(self.url) + sum(len(k) + len(v) + 4 for k, v in self.headers)
+        if size > self.max_header_bytes:
+            self._refuse_headers()
+            return
+        super().on_headers_complete()
 
     def send_400_response(self, msg: str) -> None:
         """A request httptools cannot parse: answered 400 in JSON, like the rest."""
@@ -93,11 +99,6 @@ class GuardedHttpTools(HttpToolsProtocol):
         super().on_message_begin()
         if self._head_deadline is None:  # a keep-alive connection's next request
             self._start_head()
-
-    def on_headers_complete(self) -> None:
-        self._head_deadline = None
-        _watch(self.loop).discard(self)
-        super().on_headers_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
         _watch(self.loop).discard(self)
@@ -119,10 +120,23 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._head_bytes = 0
         _watch(self.loop).add(self)
 
+    def _refuse_headers(self) -> None:
+        self._refuse(
+            b"431 Request Header Fields Too Large",
+            "headers",
+            f"The request line and headers exceed {self.max_header_bytes} bytes.",
+        )
+
     def _refuse(self, status: bytes, error: str, reason: str) -> None:
         self._head_deadline = None
         _watch(self.loop).discard(self)
         if self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            # An earlier request on this connection is still being answered: let
+            # that answer go out, then close instead of reading this one.
+            self.cycle.keep_alive = False
+            self.transport.pause_reading()
             return
         body = json.dumps({"error": error, "reason": reason}).encode()
         head = (
@@ -164,6 +178,16 @@ class _HeadWatch:
 
 
 _WATCHES: dict[asyncio.AbstractEventLoop, _HeadWatch] = {}
+_CAP_WARNED: dict[asyncio.AbstractEventLoop, float] = {}
+
+
+def _warn_cap(loop: asyncio.AbstractEventLoop, open_connections: int) -> None:
+    """Log the connection cap at most once a minute: a client that reconnects as
+    fast as it is closed must not fill the log."""
+    now = loop.time()
+    if now - _CAP_WARNED.get(loop, -60.0) >= 60.0:
+        _CAP_WARNED[loop] = now
+        logger.warning("http.too_many_connections", extra={"open": open_connections})
 
 
 def _watch(loop: asyncio.AbstractEventLoop) -> _HeadWatch:

@@ -107,6 +107,13 @@ _INSERT_MANY = (
     "INSERT INTO deliveries (source, event_id, event_type, received_at,"
     " body, headers, status, next_at, note, updated_at) VALUES {rows}"
 )
+#: Failures caused by what was being stored rather than by the store itself.
+_CONTENT_ERRORS = (
+    UnicodeEncodeError,
+    sqlite3.InterfaceError,
+    sqlite3.DataError,
+    sqlite3.IntegrityError,
+)
 #: How long a write waits for another process's lock before it fails. A sender
 #: waits for the acknowledgement only seconds (Shopify 5, GitHub 10), so a
 #: delivery the ledger cannot take is better refused (503, retried) than held.
@@ -289,26 +296,40 @@ class Ledger(Protocol):
 
 
 #: Headers that carry a sender's credentials; the ledger never stores them.
-_CREDENTIAL_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key"}
+_CREDENTIAL_HEADERS = frozenset({"cookie", "set-cookie"})
+_CREDENTIAL_WORDS = (
+    "signature",
+    "hmac",
+    "secret",
+    "password",
+    "auth",
+    "token",
+    "apikey",
+    "api-key",
+    "api_key",
+    "session",
 )
-_CREDENTIAL_WORDS = ("signature", "hmac", "secret", "password")
 
 
 def storable_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """Return ``headers`` lower-cased, without signatures or credentials.
 
-    Signature and HMAC headers, Authorization, Cookie, API-key headers and any
-    header whose name says secret or password are left out: a ledger file is
-    copied, shared and read by more people than a secret should be.
+    Cookies and any header whose name says signature, HMAC, secret, password,
+    auth, token, API key or session are left out (Authorization, X-Gitlab-Token,
+    X-Api-Key, X-Shopify-Access-Token ...), except idempotency ids such as
+    Twilio's I-Twilio-Idempotency-Token: a ledger file is copied, shared and read
+    by more people than a credential should be.
     """
     lowered = {name.lower(): value for name, value in headers.items()}
 
     return {
         name: value
         for name, value in lowered.items()
-        if name not in _CREDENTIAL_HEADERS
-        and not any(word in name for word in _CREDENTIAL_WORDS)
+        if "idempotency" in name  # an id (Twilio's), needed to replay the event
+        or (
+            name not in _CREDENTIAL_HEADERS
+            and not any(word in name for word in _CREDENTIAL_WORDS)
+        )
     }
 
 
@@ -648,7 +669,8 @@ class SqliteLedger:
             except (sqlite3.Error, UnicodeEncodeError) as exc:
                 logger.error("ledger.failed", extra={"action": action})
                 raise LedgerError(
-                    f"The ledger {self.path} failed to {action}: {exc}."
+                    f"The ledger {self.path} failed to {action}: {exc}.",
+                    per_item=isinstance(exc, _CONTENT_ERRORS),
                 ) from exc
 
     def _connection(self) -> sqlite3.Connection:

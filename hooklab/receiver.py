@@ -180,8 +180,9 @@ class ReceiverApp:
         return f"ReceiverApp(sources={sorted(self._hooks.sources)})"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/hooks/"):
-            await self._hooks(scope, receive, send, scope["path"][7:])
+        path = scope["path"] if scope["type"] == "http" else ""
+        if path.startswith("/hooks/") or path == "/hooks":
+            await self._hooks(scope, receive, send, path[7:])
             return
         await self.framework(scope, receive, send)
 
@@ -332,7 +333,9 @@ class _Hooks:
             self.metrics.inc("refused", ("reason", "shutdown"))
             reason = "The receiver is shutting down; retry later."
             await _send_json(send, 503, {"error": "shutdown", "reason": reason})
-            raise
+            # Answered: ending here rather than re-raising lets uvicorn finish
+            # this request quietly instead of logging a traceback for each one.
+            return
         except Exception:  # a bug must not leave the sender without an answer
             logger.exception("webhook.failed", extra={"source": name})
             self.metrics.inc("refused", ("reason", "internal"))
@@ -376,8 +379,10 @@ class _Hooks:
         )
         try:
             recorded = await self.committer.record(incoming)
-        except LedgerError:
-            logger.exception("webhook.unrecorded", extra={"source": source.name})
+        except LedgerError as exc:  # one line each: a locked ledger fails many
+            logger.error(
+                "webhook.unrecorded", extra={"source": source.name, "reason": str(exc)}
+            )
             raise _Refused(
                 503, "ledger", "The delivery could not be stored; retry later."
             ) from None
@@ -468,7 +473,13 @@ def _client_address(
     if trusted_proxies == 0:
         return _address(peer, "the connection's peer")
 
-    forwarded = headers.get("x-forwarded-for", "")
+    # A proxy may add its own header line instead of extending the last one;
+    # the lines together are one list (RFC 9110, section 5.3).
+    forwarded = ",".join(
+        value.decode("latin-1")
+        for name, value in scope["headers"]
+        if name == b"x-forwarded-for"
+    )
     hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
     if len(hops) < trusted_proxies:
         raise _Refused(

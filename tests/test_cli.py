@@ -258,3 +258,17 @@ def test_log_lines_carry_their_fields() -> None:
         "reason='The webhook-signature header is missing.'"
     )
     assert formatter.format(plain).endswith("server.started")
+
+
+def test_log_fields_cannot_carry_terminal_codes_or_new_lines() -> None:
+    from hooklab.cli._app import FieldsFormatter
+
+    formatter = FieldsFormatter("%(message)s")
+    record = logging.makeLogRecord(
+        {"msg": "webhook.duplicate", "event_id": "evt\x1b[2J\nFAKE line"}
+    )
+
+    line = formatter.format(record)
+
+    assert "\x1b" not in line and "\n" not in line
+    assert line == "webhook.duplicate event_id='evt\\x1b[2J\\nFAKE line'"

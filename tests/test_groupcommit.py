@@ -186,7 +186,7 @@ class _PickyLedger(_CountingLedger):
     def record_many(self, items: Sequence[Incoming]) -> list[Recorded]:
         if any(item.event_id == "evt_poison" for item in items):
             self.batches.append(len(items))
-            raise LedgerError("cannot store evt_poison")
+            raise LedgerError("cannot store evt_poison", per_item=True)
         return super().record_many(items)
 
 
@@ -205,3 +205,25 @@ def test_one_unstorable_delivery_does_not_fail_its_batch(tmp_path: Path) -> None
         assert isinstance(outcomes[10], LedgerError)
         assert picky.count() == 10
         assert picky.batches[0] == 11  # tried together first, then one by one
+
+
+class _LockedLedger(_CountingLedger):
+    """A real ledger whose every write fails as a locked database does."""
+
+    def record_many(self, items: Sequence[Incoming]) -> list[Recorded]:
+        self.batches.append(len(items))
+        raise LedgerError("database is locked")
+
+
+def test_a_locked_ledger_fails_the_batch_once_not_item_by_item(tmp_path: Path) -> None:
+    with _LockedLedger(tmp_path / "ledger.db") as locked:
+        committer = GroupCommitter(locked)
+
+        async def scenario() -> list[Recorded | BaseException]:
+            waiting = [committer.record(_item(n)) for n in range(10)]
+            return await asyncio.gather(*waiting, return_exceptions=True)
+
+        outcomes = asyncio.run(scenario())
+
+        assert all(isinstance(o, LedgerError) for o in outcomes)
+        assert locked.batches == [10]

@@ -86,14 +86,54 @@ def test_oversized_headers_are_answered_431_and_not_stored(
     guarded: tuple[RunningServer, SqliteLedger],
 ) -> None:
     server, ledger = guarded
+    body = b'{"type": "order.created"}'
+    headers = sign("standard-webhooks", SECRET, body, msg_id="padded")
+    headers["x-pad"] = "a" * 5000  # the limit here is 4 KiB
+
+    response = httpx.post(f"{server.url}/hooks/shop", content=body, headers=headers)
+
+    assert response.status_code == 431
+    assert response.json()["error"] == "headers"
+    assert ledger.count() == 0
+    assert _deliver(server, "after").status_code == 200
+
+
+def test_header_that_never_ends_is_cut_off_before_it_is_whole(
+    guarded: tuple[RunningServer, SqliteLedger],
+) -> None:
+    """httptools keeps an unfinished header in memory; it is refused as it grows."""
+    server, _ = guarded
 
     with _connect(server) as sock:
-        sock.sendall(b"POST /hooks/shop HTTP/1.1\r\nhost: x\r\nx-big: " + b"a" * 10_000)
+        sock.sendall(b"POST /hooks/shop HTTP/1.1\r\nhost: x\r\nx-big: ")
+        try:
+            for _ in range(100):
+                sock.sendall(b"a" * 65536)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused and closed while still sending
         status, answer = _answer(sock)
 
     assert (status, answer["error"]) == (431, "headers")
-    assert ledger.count() == 0
-    assert _deliver(server, "after").status_code == 200
+
+
+def test_pipelined_request_after_a_large_body_is_not_mistaken_for_large_headers(
+    guarded: tuple[RunningServer, SqliteLedger],
+) -> None:
+    server, ledger = guarded
+    body = json.dumps({"type": "order.created", "note": "z" * 100_000}).encode()
+    headers = sign("standard-webhooks", SECRET, body, msg_id="pipe1")
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    first = (
+        f"POST /hooks/shop HTTP/1.1\r\nhost: x\r\n{head}"
+        f"content-length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+    with _connect(server) as sock:
+        sock.sendall(first + b"POST /hooks/shop HTTP/1.1\r\nhost: x\r\n")
+        raw = sock.recv(65536)
+
+    assert raw.startswith(b"HTTP/1.1 200"), raw[:80]
+    assert ledger.count() == 1
 
 
 def test_large_body_is_not_mistaken_for_large_headers(

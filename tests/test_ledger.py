@@ -76,6 +76,13 @@ def test_record_same_id_other_source_is_new(ledger: SqliteLedger) -> None:
         "X-Api-Key",
         "X-Webhook-Secret",
         "X-Basic-Password",
+        "X-Gitlab-Token",
+        "X-Auth-Token",
+        "Apikey",
+        "X-Apikey",
+        "X-Shopify-Access-Token",
+        "X-Amz-Security-Token",
+        "Set-Cookie",
     ],
 )
 def test_storable_headers_signature_or_credential_header_is_dropped(name: str) -> None:
@@ -348,3 +355,40 @@ def test_wal_stays_bounded_under_writes_without_pause(tmp_path: Path) -> None:
     assert unbounded > 8 * limit, "the scenario did not make the WAL grow"
     assert peak < unbounded / 3
     assert written > 1000
+
+
+def test_unstorable_value_is_a_per_item_ledger_error(ledger: SqliteLedger) -> None:
+    item = Incoming("s", "evt_1", "\udfff", b"{}", {})
+
+    with pytest.raises(LedgerError) as caught:
+        ledger.record_many([item])
+
+    assert caught.value.per_item is True
+    assert ledger.count() == 0
+
+
+def test_locked_ledger_is_not_a_per_item_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("hooklab.ledger.LOCK_WAIT_S", 0.1)
+    path = tmp_path / "ledger.db"
+    with SqliteLedger(path) as ledger:
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            started = time.monotonic()
+            with pytest.raises(LedgerError, match="locked") as caught:
+                ledger.record_many([Incoming("s", "evt_1", "t", b"{}", {})])
+            assert time.monotonic() - started < 2
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+
+        assert caught.value.per_item is False
+
+
+def test_storable_headers_keep_idempotency_ids() -> None:
+    """Twilio's event id travels in a header whose name says token."""
+    kept = storable_headers({"I-Twilio-Idempotency-Token": "id-1", "Host": "h"})
+
+    assert kept == {"i-twilio-idempotency-token": "id-1", "host": "h"}

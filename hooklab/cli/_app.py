@@ -61,10 +61,11 @@ class FieldsFormatter(logging.Formatter):
 
 
 def _field_text(value: object) -> str:
+    """The value as is when it is one printable word, else quoted with escapes,
+    so a sender's text cannot break a log line or smuggle terminal codes in."""
     text = str(value)
-    return (
-        text if text and not any(c.isspace() or c in '"=' for c in text) else repr(text)
-    )
+    plain = text.isprintable() and not any(c.isspace() or c in "\"'=" for c in text)
+    return text if text and plain else repr(text)
 
 
 def configure_logging(level: int, layout: str) -> None:
