@@ -14,6 +14,11 @@ server has, or stream headers into memory without end. ``GuardedHttpTools`` adds
   at once, before anything is read, so the server keeps file descriptors for
   the connections it already serves.
 
+Known limit: these bound the damage, they do not stop a determined client. One
+that holds 1,024 connections (refreshing each within the header deadline) shuts
+real senders out, and 1,024 stalled 1 MiB bodies hold about 1 GiB; limits per
+client address belong in the reverse proxy a public receiver should sit behind.
+
 Deadlines are checked by one sweep a second for all connections rather than a
 timer per request, which would cost every delivery a little (see ``_Stalls`` in
 ``hooklab.receiver`` for the same choice about bodies). The answers are JSON, like
