@@ -349,8 +349,10 @@ class _Hooks:
     async def _accept(
         self, scope: Scope, receive: Receive, name: str
     ) -> tuple[int, bytes]:
-        # ASGI header names are lower-case already; a repeated header keeps its
-        # last value.
+        # ASGI header names are lower-case already. Known shortcoming: a repeated
+        # header keeps only its last value (two signature lines [good, bad] are
+        # refused), and values are read as Latin-1, so a non-ASCII id signed as
+        # UTF-8 does not verify; providers send one line each, in ASCII.
         headers = {
             key.decode("latin-1"): value.decode("latin-1")
             for key, value in scope["headers"]
