@@ -65,6 +65,7 @@ class GuardedHttpTools(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._head_deadline: float | None = None  # None: not reading headers
         self._head_bytes = 0
+        self._refused = False  # answered already; ignore the rest of the request
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -94,6 +95,14 @@ class GuardedHttpTools(HttpToolsProtocol):
             self._refuse_headers()
             return
         super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if not self._refused:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if not self._refused:
+            super().on_message_complete()
 
     def send_400_response(self, msg: str) -> None:
         """A request httptools cannot parse: answered 400 in JSON, like the rest."""
@@ -134,6 +143,7 @@ class GuardedHttpTools(HttpToolsProtocol):
 
     def _refuse(self, status: bytes, error: str, reason: str) -> None:
         self._head_deadline = None
+        self._refused = True
         _watch(self.loop).discard(self)
         if self.transport.is_closing():
             return

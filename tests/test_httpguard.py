@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import socket
 import time
 from collections.abc import Iterator
@@ -181,3 +182,26 @@ def test_unparsable_request_is_answered_400_json(
 
     assert (status, answer["error"]) == (400, "http")
     assert _deliver(server, "after").status_code == 200
+
+
+def test_oversized_headers_sent_with_their_body_log_no_parser_error(
+    guarded: tuple[RunningServer, SqliteLedger], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The body that follows refused headers in the same packet is ignored."""
+    server, ledger = guarded
+    uvicorn_errors = logging.getLogger("uvicorn.error")  # does not reach the root
+    uvicorn_errors.addHandler(caplog.handler)
+    try:
+        with _connect(server) as sock:
+            sock.sendall(
+                b"POST /hooks/shop HTTP/1.1\r\nhost: x\r\nx-pad: "
+                + b"a" * 5000
+                + b"\r\ncontent-length: 5\r\n\r\nhello"
+            )
+            status, _ = _answer(sock)
+    finally:
+        uvicorn_errors.removeHandler(caplog.handler)
+
+    assert status == 431
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert ledger.count() == 0
