@@ -6,6 +6,7 @@ These run real papermill executions on the registered kernel.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -264,3 +265,40 @@ def test_chapter_errors_are_config_errors_and_notebook_run_errors(tmp_path):
 
     assert isinstance(caught.value, ConfigError)
     assert isinstance(caught.value, NotebookRunError)
+
+
+_PIXEL = (  # a 1x1 transparent PNG
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
+)
+
+
+def _figure_cell():
+    from nbformat.v4 import new_output
+
+    cell = new_code_cell("plot()")
+    cell.outputs = [new_output("display_data", data={"image/png": _PIXEL})]
+    return cell
+
+
+def test_figures_are_described_by_the_section_they_sit_in(tmp_path):
+    notebook = new_notebook(
+        cells=[
+            _figure_cell(),
+            new_markdown_cell('# Push & "pull"'),
+            _figure_cell(),
+            new_markdown_cell("## Latency by method"),
+            _figure_cell(),
+        ]
+    )
+    path = tmp_path / "03_lab.ipynb"
+    nbformat.write(notebook, path)
+
+    body = report_html.render_chapter(path).body
+
+    alts = re.findall(r'<img\b[^>]*\balt="([^"]*)"', body)
+    assert alts == [
+        "Figure: this chapter",
+        "Figure: Push &amp; &quot;pull&quot;",
+        "Figure: Latency by method",
+    ]
+    assert "No description has been provided" not in body

@@ -36,6 +36,10 @@ _START_TAG = re.compile(r"""<[a-zA-Z](?:"[^"]*"|'[^']*'|[^'">])*>""")
 _ATTRIBUTE = re.compile(
     r"""([\s/]+)([^\s"'>/=]+)(?:(\s*=\s*)("[^"]*"|'[^']*'|[^\s"'>]+))?"""
 )
+_NO_DESCRIPTION = 'alt="No description has been provided for this image"'
+_HEADING_OR_IMAGE = re.compile(
+    r"<h[1-3][^>]*>(?P<heading>.*?)</h[1-3]>|<img\b[^>]*>", re.DOTALL
+)
 _SCRIPT_URL = re.compile(r"^(javascript|vbscript|data:text/html)", re.IGNORECASE)
 
 _TEMPLATES = jinja2.Environment(
@@ -80,9 +84,29 @@ def render_chapter(notebook: Path) -> Chapter:
         headings.append((level, slug, text))
         return f'<h{level} id="{slug}">{html.escape(text)}</h{level}>'
 
-    body = _HEADING.sub(anchor, body)
+    body = _describe_figures(_HEADING.sub(anchor, body))
     title = next((text for level, _, text in headings if level == 1), key)
     return Chapter(key=key, title=title, body=body, headings=headings)
+
+
+def _describe_figures(body: str) -> str:
+    """Give each figure the heading it sits under as its text alternative.
+
+    nbconvert gives every image the same "No description has been provided"; a
+    screen reader, or a mail client that blocks images, does better with the
+    section the figure belongs to.
+    """
+    section = "this chapter"
+
+    def visit(match: re.Match[str]) -> str:
+        nonlocal section
+        if match.group("heading") is not None:
+            section = html.unescape(_TAG.sub("", match.group("heading"))).strip()
+            return match.group()
+        described = f'alt="{html.escape(f"Figure: {section}")}"'
+        return match.group().replace(_NO_DESCRIPTION, described)
+
+    return _HEADING_OR_IMAGE.sub(visit, body)
 
 
 def neutralise_scripts(body: str) -> str:
