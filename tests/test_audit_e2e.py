@@ -188,6 +188,13 @@ def test_report_in_a_browser_shows_every_chapter_and_its_figures(audit, browser)
         "return [...document.images].map(img => img.complete ? img.naturalWidth : 0)"
     )
     assert len(widths) >= 3 and min(widths) > 100
+    too_wide = browser.execute_script(  # a table that scrolls sideways at 1280 px
+        "const main = document.querySelector('main').clientWidth;"
+        "return [...document.querySelectorAll('main table')]"
+        ".filter(t => t.scrollWidth > main)"
+        ".map(t => t.querySelector('tr').textContent.trim().slice(0, 80))"
+    )
+    assert too_wide == []
     broken_links = browser.execute_script(
         "return [...document.querySelectorAll('nav a')]"
         ".filter(a => !document.getElementById(a.hash.slice(1))).length"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import random
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
@@ -292,8 +293,14 @@ def _outcome(name: str, case: str, seed: int) -> tuple[str, str]:
             headers, body, now=now, url=_demo_url(name, body)
         )
     except SignatureError as exc:
-        return type(exc).__name__, str(exc)
+        return _in_words(type(exc).__name__), str(exc)
     return "accepted", f"Accepted with secret #{result.secret_index}."
+
+
+def _in_words(class_name: str) -> str:
+    """``TimestampOutOfTolerance`` as "timestamp out of tolerance": table cells
+    that wrap, so the refusal table fits a page."""
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", class_name).lower()
 
 
 def _signed_case(name: str, secrets: list[str]) -> tuple[dict[str, str], bytes]:
