@@ -67,10 +67,12 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._head_bytes = 0
         self._refused = False  # answered already; ignore the rest of the request
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(  # type: ignore[override]
+        self, transport: asyncio.Transport
+    ) -> None:
         super().connection_made(transport)
         if len(self.connections) > self.max_connections:
-            _warn_cap(self.loop, len(self.connections))
+            _watch(self.loop).warn_cap(len(self.connections))
             transport.abort()
             return
         self._start_head()
@@ -164,13 +166,14 @@ class GuardedHttpTools(HttpToolsProtocol):
 
 
 class _HeadWatch:
-    """The connections of one event loop that are reading headers, swept once a
-    second while any are."""
+    """One event loop's guard state: the connections reading headers, swept once a
+    second while any are, and when the connection cap was last logged."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.reading: set[GuardedHttpTools] = set()
         self.sweeping = False
+        self.cap_warned_at = -60.0
 
     def add(self, protocol: GuardedHttpTools) -> None:
         self.reading.add(protocol)
@@ -180,6 +183,16 @@ class _HeadWatch:
 
     def discard(self, protocol: GuardedHttpTools) -> None:
         self.reading.discard(protocol)
+
+    def warn_cap(self, open_connections: int) -> None:
+        """Log the connection cap at most once a minute: a client that reconnects
+        as fast as it is closed must not fill the log."""
+        now = self.loop.time()
+        if now - self.cap_warned_at >= 60.0:
+            self.cap_warned_at = now
+            logger.warning(
+                "http.too_many_connections", extra={"open": open_connections}
+            )
 
     def sweep(self) -> None:
         now = self.loop.time()
@@ -193,16 +206,6 @@ class _HeadWatch:
 
 
 _WATCHES: dict[asyncio.AbstractEventLoop, _HeadWatch] = {}
-_CAP_WARNED: dict[asyncio.AbstractEventLoop, float] = {}
-
-
-def _warn_cap(loop: asyncio.AbstractEventLoop, open_connections: int) -> None:
-    """Log the connection cap at most once a minute: a client that reconnects as
-    fast as it is closed must not fill the log."""
-    now = loop.time()
-    if now - _CAP_WARNED.get(loop, -60.0) >= 60.0:
-        _CAP_WARNED[loop] = now
-        logger.warning("http.too_many_connections", extra={"open": open_connections})
 
 
 def _watch(loop: asyncio.AbstractEventLoop) -> _HeadWatch:
