@@ -142,36 +142,6 @@ def test_no_secret_value_appears_in_any_output(audit):
             assert value.split("_", 1)[1].encode() not in data, f"{name} in {path}"
 
 
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium through its driver, both from Debian's packages."""
-    import shutil
-
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and driver):
-        pytest.skip(
-            "chromium and chromedriver are not installed (.ci/run installs them)"
-        )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--window-size=1280,900",
-    ):
-        options.add_argument(flag)
-    with webdriver.Chrome(service=Service(driver), options=options) as chrome:
-        yield chrome
-
-
 def test_report_in_a_browser_shows_every_chapter_and_its_figures(audit, browser):
     """Opened in Chromium: every chapter, every figure decoded, contents that link."""
     _, folder = audit

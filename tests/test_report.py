@@ -211,6 +211,34 @@ def test_report_drops_scripts_and_handlers_from_chapter_outputs(tmp_path):
     assert "onerror" not in page and "onclick" not in page
 
 
+def test_report_policy_stops_what_the_script_filter_misses(
+    tmp_path, monkeypatch, browser
+):
+    """With the filter switched off, Chromium still runs nothing in the report."""
+    chapters = tmp_path / "chapters"
+    hostile = (
+        "<p id=shown>Shop ok</p>"
+        "<script>document.title='RAN'</script>"
+        "<img src=x onerror=\"document.title='RAN'\">"
+        "<iframe srcdoc=\"<script>parent.document.title='RAN'</script>\"></iframe>"
+        "<a id=link href=\"javascript:document.title='RAN'\">a</a>"
+    )
+    shown = f"from IPython.display import HTML, display\ndisplay(HTML({hostile!r}))"
+    _chapter(chapters, "01_hostile", shown)
+    monkeypatch.setattr(report_html, "neutralise_scripts", lambda body: body)
+
+    result = run_audit(reports_dir=tmp_path / "reports", chapters_dir=chapters)
+
+    page = result.report.read_text(encoding="utf-8")
+    assert "<script>document.title='RAN'</script>" in page  # the filter was off
+    browser.get(result.report.as_uri())
+    title = "Acme Shop: integration audit"
+    assert browser.title == title  # no script, handler or frame ran
+    browser.find_element("id", "link").click()
+    assert browser.title == title  # nor the javascript: link
+    assert browser.find_element("id", "shown").text == "Shop ok"
+
+
 @pytest.mark.parametrize(
     ("html", "expected"),
     [

@@ -116,7 +116,9 @@ def neutralise_scripts(body: str) -> str:
     as they are. The chapters are our own code and escape what they take from the
     engagement; this is a second line of defence, so that nothing a client typed
     can run in the report, which has no scripts of its own. It filters HTML we
-    generate; it is not a general sanitiser for pages from elsewhere.
+    generate; it is not a general sanitiser for pages from elsewhere. The third
+    line is the page's Content-Security-Policy (report.html.j2), under which a
+    browser runs no script and loads nothing the filter may have let through.
     """
     previous = None
     while body != previous:  # "<scr<script></script>ipt>" is a script once cleaned
