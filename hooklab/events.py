@@ -14,7 +14,8 @@ provider's way, keyed by provider (or signature scheme) name:
 - square: id body ``event_id``, type body ``type``; paddle: the same with type
   ``event_type``;
 - twilio, twilio-json: id ``I-Twilio-Idempotency-Token``, type ``MessageStatus``;
-- anything else (hmac, ...): id ``webhook-id``, type body ``type``.
+- zendesk: id body ``id``, type body ``type``;
+- anything else (hmac, hubspot, ...): id ``webhook-id``, type body ``type``.
 
 When the provider's id is absent, the id the signature scheme reported is used, and
 a SHA-256 of the body is the last resort (so a byte-identical retry is still one
@@ -196,4 +197,10 @@ _RULES: dict[str, tuple[_Rule, _Rule, str]] = {
     "paddle": (_field("event_id"), _field("event_type"), "body event_id"),
     "twilio": _TWILIO,
     "twilio-json": _TWILIO,
+    # Zendesk docs, "Webhook event types": an event-subscribed webhook's body carries
+    # the event's "id" and "type"; a trigger's custom body falls back to the hash.
+    "zendesk": (_field("id"), _field("type"), "body id"),
+    # Known shortcoming: HubSpot's webhooks API posts a JSON array of up to 100
+    # events whose attemptNumber changes on each retry, so a retried batch hashes
+    # differently and is stored again; splitting batches into events is not built.
 }

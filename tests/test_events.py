@@ -157,3 +157,19 @@ def test_open_envelope_real_captured_delivery_has_provider_id(
 
     assert envelope.id_from != "content hash"
     assert envelope.event_type
+
+
+@pytest.mark.parametrize(
+    "sample", ["ticket.agent_assignment_changed.json", "user.active_changed.json"]
+)
+def test_open_envelope_zendesk_event_body_gives_id_and_type(
+    shared_data: Path, sample: str
+) -> None:
+    body = (shared_data / "payloads/zendesk" / sample).read_bytes()
+    payload = json.loads(body)
+
+    envelope = open_envelope("zendesk", {}, body)
+
+    assert (envelope.event_id, envelope.id_from) == (payload["id"], "body id")
+    assert envelope.event_type == payload["type"]
+    assert envelope.event_type.startswith("zen:event-type:")

@@ -571,6 +571,38 @@ def test_url_signing_scheme_verifies_against_the_posted_url(
     assert [d.event_id for d in ledger.deliveries()] == ["sq_1"]
 
 
+def test_zendesk_and_hubspot_deliveries_are_verified_and_stored(
+    ledger: SqliteLedger, shared_data: Path
+) -> None:
+    """Zendesk signs timestamp and body; HubSpot v3 method, URL, body and time."""
+    sources = {
+        "desk": Source("desk", Verifier("zendesk", "zendesk-signing-secret")),
+        "crm": Source("crm", Verifier("hubspot", "hubspot-client-secret")),
+    }
+    ticket = shared_data / "payloads/zendesk/ticket.agent_assignment_changed.json"
+    desk_body = ticket.read_bytes()
+    crm_body = (shared_data / "payloads/hubspot/contact.creation.raw.txt").read_bytes()
+
+    with serve_in_thread(create_app(sources, ledger)) as server:
+        desk_headers = sign("zendesk", "zendesk-signing-secret", desk_body)
+        desk = httpx.post(
+            f"{server.url}/hooks/desk", content=desk_body, headers=desk_headers
+        )
+        crm_url = f"{server.url}/hooks/crm"
+        crm_headers = sign("hubspot", "hubspot-client-secret", crm_body, url=crm_url)
+        crm = httpx.post(crm_url, content=crm_body, headers=crm_headers)
+        replayed_elsewhere = httpx.post(
+            f"{server.url}/hooks/crm?x=1", content=crm_body, headers=crm_headers
+        )
+
+    assert (desk.status_code, crm.status_code) == (200, 200)
+    assert replayed_elsewhere.status_code == 401
+    stored = {d.source: d for d in ledger.deliveries()}
+    assert stored["desk"].event_id == json.loads(desk_body)["id"]
+    assert stored["desk"].event_type == "zen:event-type:ticket.agent_assignment_changed"
+    assert stored["crm"].event_id.startswith("sha256:")  # a batch: no single event id
+
+
 def _slack_post(
     client: httpx.Client, body: bytes, secret: str = "slack-signing-secret"
 ) -> httpx.Response:

@@ -34,7 +34,8 @@ def test_recommend_example_covers_every_webhook_app_in_order(
         ("shop", "shopify", "none signed", "$ACME_SHOP_WEBHOOK_SECRET"),
         ("billing", "stripe", "signed timestamp, 300 s window", "$ACME_BILLING"),
         ("accounting", "hmac", "none signed", "none named"),
-        ("helpdesk", "none", "none", "none named"),
+        ("helpdesk", "zendesk", "signed timestamp, 300 s window", "none named"),
+        ("crm", "hubspot", "signed timestamp, 300 s window", "none named"),
         ("email", "none", "none", "none named"),
     ],
 )
@@ -49,9 +50,19 @@ def test_recommend_example_app_gets_provider_scheme_and_secret_state(
 
 
 def test_recommend_unsupported_provider_says_why(example: Engagement) -> None:
+    email = next(r for r in security.recommend(example) if r.app == "email")
+
+    assert "Postmark does not sign webhooks" in email.advice
+
+
+def test_recommend_zendesk_declared_as_plain_hmac_is_corrected(
+    example: Engagement,
+) -> None:
+    """The example declares 'hmac' for Zendesk, whose HMAC also covers a timestamp."""
     helpdesk = next(r for r in security.recommend(example) if r.app == "helpdesk")
 
-    assert "X-Zendesk-Webhook-Signature-Timestamp" in helpdesk.advice
+    assert helpdesk.advice.startswith("Verify with 'zendesk' on the raw body")
+    assert "not 'hmac' as the engagement says" in helpdesk.advice
 
 
 def test_recommend_declared_scheme_differing_from_provider_is_flagged(
@@ -144,6 +155,8 @@ def test_refusal_table_marks_timestamp_cases_only_for_untimed_schemes() -> None:
         "github",
         "github-sha1",
         "hmac",
+        "hubspot-v1",
+        "hubspot-v2",
         "shopify",
         "square",
         "twilio",
@@ -199,8 +212,8 @@ def test_security_headline_counts_sources_and_replay_gaps(example: Engagement) -
 
     lines = security.security_headline(advice, security.refusal_table(seed=3))
 
-    assert lines[0].startswith("4 of 7 webhook sources can be verified")
-    assert "(accounting, forms)" in lines[0]
-    assert lines[1].startswith("helpdesk, email, crm cannot be checked")
+    assert lines[0].startswith("6 of 7 webhook sources can be verified")
+    assert "(helpdesk, accounting, forms, crm)" in lines[0]
+    assert lines[1].startswith("email cannot be checked by a hooklab scheme and needs")
     assert lines[2].startswith("shop, accounting, forms sign no timestamp")
-    assert lines[3].startswith("In this run every one of the 12 schemes refused")
+    assert lines[3].startswith("In this run every one of the 16 schemes refused")

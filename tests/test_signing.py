@@ -245,3 +245,19 @@ def test_sign_then_verify_round_trips_and_any_flip_fails(
         flipped = body[:index] + bytes([body[index] ^ 0x01]) + body[index + 1 :]
         with pytest.raises(SignatureMismatch):
             verifier.verify(headers, flipped, now=NOW)
+
+
+def test_verify_shared_hubspot_v1_vector(shared_data: Path) -> None:
+    """The shared folder's one verifiable HubSpot body, with the signature its
+    README records: sha256(client secret + body) under HubSpot's placeholder secret."""
+    body = (shared_data / "payloads/hubspot/contact.creation.raw.txt").read_bytes()
+    headers = {
+        "X-HubSpot-Signature": "a1ad12005694524954140b19e8421980f873e4ad014c584a947d1"
+        "7f38c4cfc65",
+        "X-HubSpot-Signature-Version": "v1",
+    }
+    secret = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"
+
+    assert verify("hubspot-v1", secret, headers, body).scheme == "hubspot-v1"
+    with pytest.raises(SignatureMismatch):
+        verify("hubspot-v1", secret, headers, body.replace(b"123", b"124"))

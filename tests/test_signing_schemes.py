@@ -63,6 +63,19 @@ SECRETS: dict[str, tuple[str, str]] = {
     "twilio-json": ("twilio-auth-token-current", "twilio-auth-token-old"),
     "square": ("square-signature-key-current", "square-signature-key-old"),
     "paddle": ("pdl_ntfset_01current_secretAAAA", "pdl_ntfset_01old_secretBBBB"),
+    "zendesk": ("dGhpc19pc19jdXJyZW50X3NlY3JldA==", "dGhpc19pc19vbGRfc2VjcmV0"),
+    "hubspot": (
+        "11111111-aaaa-4bbb-8ccc-current00001",
+        "22222222-dddd-4eee-8fff-old000000002",
+    ),
+    "hubspot-v1": (
+        "11111111-aaaa-4bbb-8ccc-current00001",
+        "22222222-dddd-4eee-8fff-old000000002",
+    ),
+    "hubspot-v2": (
+        "11111111-aaaa-4bbb-8ccc-current00001",
+        "22222222-dddd-4eee-8fff-old000000002",
+    ),
     "hmac": ("generic-shared-secret", "generic-old-secret"),
 }
 
@@ -79,15 +92,21 @@ SIGNATURE_HEADER = {
     "twilio-json": "X-Twilio-Signature",
     "square": "x-square-hmacsha256-signature",
     "paddle": "Paddle-Signature",
+    "zendesk": "X-Zendesk-Webhook-Signature",
+    "hubspot": "X-HubSpot-Signature-v3",
+    "hubspot-v1": "X-HubSpot-Signature",
+    "hubspot-v2": "X-HubSpot-Signature",
     "hmac": "X-Signature",
 }
 TIMESTAMP_HEADER = {
     "standard-webhooks": "webhook-timestamp",
     "svix": "svix-timestamp",
     "slack": "X-Slack-Request-Timestamp",
+    "zendesk": "X-Zendesk-Webhook-Signature-Timestamp",
+    "hubspot": "X-HubSpot-Request-Timestamp",
 }
-TIMED = ("standard-webhooks", "svix", "stripe", "slack", "paddle")
-URL_SCHEMES = ("twilio", "twilio-json", "square")
+TIMED = ("standard-webhooks", "svix", "stripe", "slack", "paddle", "zendesk", "hubspot")
+URL_SCHEMES = ("twilio", "twilio-json", "square", "hubspot", "hubspot-v2")
 ALL = tuple(SIGNATURE_HEADER)
 
 
@@ -113,6 +132,10 @@ def _verify(scheme: str, headers: dict[str, str], body: bytes, **options: Any) -
 
 
 # Published known-answer vectors ------------------------------------------------------
+
+#: HubSpot's placeholder client secret and body, from its docs and SDK tests.
+HUBSPOT_SDK_SECRET = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"
+HUBSPOT_SDK_BODY = b"{'example_field':'example_value'}"
 
 KNOWN_ANSWERS = [
     pytest.param(
@@ -231,6 +254,56 @@ KNOWN_ANSWERS = [
             "webhook-signature": "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
         },
         id="standard-webhooks-python-library-sign-test",
+    ),
+    pytest.param(
+        "hubspot-v1",
+        HUBSPOT_SDK_SECRET,
+        HUBSPOT_SDK_BODY,
+        {},
+        {
+            "X-HubSpot-Signature": "69fc6631a867edd4f9e9e627fc5c1148e3fbdd8b21837b6d2b"
+            "8901c1fa57f750",
+            "X-HubSpot-Signature-Version": "v1",
+        },
+        id="hubspot-api-python-signature-test-v1",
+    ),
+    pytest.param(
+        "hubspot-v1",
+        HUBSPOT_SDK_SECRET,
+        b'[{"eventId":1,"subscriptionId":12345,"portalId":62515,"occurredAt":'
+        b'1564113600000,"subscriptionType":"contact.creation","attemptNumber":0,'
+        b'"objectId":123,"changeSource":"CRM","changeFlag":"NEW","appId":54321}]',
+        {},
+        {
+            "X-HubSpot-Signature": "232db2615f3d666fe21a8ec971ac7b5402d33b9a925784df3c"
+            "a654d05f4817de",
+            "X-HubSpot-Signature-Version": "v1",
+        },
+        id="hubspot-docs-v1-request-validation-example",
+    ),
+    pytest.param(
+        "hubspot-v2",
+        HUBSPOT_SDK_SECRET,
+        HUBSPOT_SDK_BODY,
+        {"url": "https://www.example.com/webhook_uri"},
+        {
+            "X-HubSpot-Signature": "4fe4e3a7d3cf09db53be39d0a58130e2aaba074ec123a9e355"
+            "b876a689a1c383",
+            "X-HubSpot-Signature-Version": "v2",
+        },
+        id="hubspot-api-python-signature-test-v2",
+    ),
+    pytest.param(
+        "hubspot",
+        HUBSPOT_SDK_SECRET,
+        HUBSPOT_SDK_BODY,
+        # The SDK test signs the millisecond timestamp 15000000, that is 15,000 s.
+        {"url": "https://www.example.com/webhook_uri", "timestamp": 15_000},
+        {
+            "X-HubSpot-Signature-v3": "HPW73RUtKmcYoEDADG0s6MmGFWUzWJKAW07r8RDgcQw=",
+            "X-HubSpot-Request-Timestamp": "15000000",
+        },
+        id="hubspot-api-python-signature-test-v3",
     ),
 ]
 
@@ -637,7 +710,9 @@ def test_verify_url_scheme_other_url_is_refused(scheme: str) -> None:
     other = (_url(scheme, body) or "").replace("acme", "acne")
 
     with pytest.raises(SignatureMismatch):
-        verify(scheme, SECRETS[scheme][0], _sign(scheme, body), body, url=other)
+        verify(
+            scheme, SECRETS[scheme][0], _sign(scheme, body), body, url=other, now=NOW
+        )
 
 
 def _assert_reveals_nothing(scheme: str, error: SignatureError, body: bytes) -> None:
@@ -808,11 +883,54 @@ def test_hmac_digest_equals_standard_library(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ConfigError,
-    reason="no zendesk scheme yet: Zendesk signs its timestamp header plus the body",
+def test_zendesk_signs_its_timestamp_header_then_the_body() -> None:
+    """Zendesk docs: base64(HMACSHA256(TIMESTAMP + BODY)), the header's exact text."""
+    secret = SECRETS["zendesk"][0]
+    stamp = "2025-06-15T15:06:40Z"  # NOW as Zendesk writes it
+    digest = hmac.new(secret.encode(), stamp.encode() + JSON_BODY, "sha256").digest()
+
+    assert _sign("zendesk", JSON_BODY) == {
+        "X-Zendesk-Webhook-Signature": base64.b64encode(digest).decode(),
+        "X-Zendesk-Webhook-Signature-Timestamp": stamp,
+    }
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "1750000000",
+        "2025-06-15 14:13:20",
+        "2025-06-15T14:13:20+00:00",
+        "2025-13-45T01:02:03Z",
+    ],
 )
-def test_zendesk_scheme_is_registered() -> None:
-    """Pins the gap the README names; it fails loudly once a zendesk scheme exists."""
-    assert get_scheme("zendesk").name == "zendesk"
+def test_verify_zendesk_timestamp_not_iso_utc_is_refused(value: str) -> None:
+    headers = {**_sign("zendesk", JSON_BODY), TIMESTAMP_HEADER["zendesk"]: value}
+
+    with pytest.raises(MalformedHeader, match="ISO 8601 UTC time"):
+        _verify("zendesk", headers, JSON_BODY)
+
+
+@pytest.mark.parametrize("value", ["1750000000000.5", "-1750000000000", "17e11", "now"])
+def test_verify_hubspot_timestamp_not_milliseconds_is_refused(value: str) -> None:
+    headers = {**_sign("hubspot", JSON_BODY), TIMESTAMP_HEADER["hubspot"]: value}
+
+    with pytest.raises(MalformedHeader, match="integer unix milliseconds"):
+        _verify("hubspot", headers, JSON_BODY)
+
+
+def test_verify_hubspot_v2_delivery_under_v1_scheme_names_the_right_scheme() -> None:
+    """HubSpot says which legacy version it sent; the refusal says what to configure."""
+    headers = _sign("hubspot-v2", JSON_BODY)
+
+    with pytest.raises(SignatureMismatch, match="configure scheme 'hubspot-v2'"):
+        _verify("hubspot-v1", headers, JSON_BODY)
+
+
+def test_verify_hubspot_legacy_without_version_header_is_checked_as_configured() -> (
+    None
+):
+    headers = _sign("hubspot-v1", JSON_BODY)
+    del headers["X-HubSpot-Signature-Version"]
+
+    assert _verify("hubspot-v1", headers, JSON_BODY).scheme == "hubspot-v1"

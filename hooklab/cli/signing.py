@@ -70,7 +70,10 @@ _SCHEME = click.option(
 )
 _URL = click.option(
     "--url",
-    help="The full URL the provider posts to (twilio, twilio-json and square sign it).",
+    help=(
+        "The full URL the provider posts to (twilio, twilio-json, square, hubspot "
+        "and hubspot-v2 sign it)."
+    ),
 )
 _BODY = click.option(
     "--body-file",

@@ -17,6 +17,10 @@ twilio              X-Twilio-Signature over the URL and sorted form parameters
 twilio-json         the same over a URL carrying bodySHA256 (JSON bodies)
 square              X-Square-HmacSha256-Signature over notification URL + body
 paddle              Paddle-Signature ts=...;h1=... over {ts}:{body}
+zendesk             X-Zendesk-Webhook-Signature, base64 HMAC of {timestamp}{body}
+hubspot             X-HubSpot-Signature-v3 over method, URL, body, ms timestamp
+hubspot-v1          the older X-HubSpot-Signature, SHA-256 of secret + body
+hubspot-v2          the same over secret + method + URL + body
 hmac                a plain HMAC of the body; configure one with ``PlainHmac``
 ==================  ===========================================================
 
@@ -33,6 +37,7 @@ from collections.abc import Mapping, Sequence
 from hooklab.errors import ConfigError
 from hooklab.signing import (
     github,
+    hubspot,
     paddle,
     plain_hmac,
     shopify,
@@ -42,6 +47,7 @@ from hooklab.signing import (
     stripe,
     svix,
     twilio,
+    zendesk,
 )
 from hooklab.signing.base import (
     Scheme,
@@ -94,6 +100,10 @@ for _module_scheme in (
     twilio.JSON_SCHEME,
     square.SCHEME,
     paddle.SCHEME,
+    zendesk.SCHEME,
+    hubspot.SCHEME,
+    hubspot.LEGACY_V1,
+    hubspot.LEGACY_V2,
     plain_hmac.SCHEME,
 ):
     register(_module_scheme)
@@ -138,8 +148,8 @@ class Verifier:
     ) -> Verified:
         """Return what was verified, or raise the SignatureError that says why not.
 
-        ``url`` is the full URL the provider posted to; twilio, twilio-json and
-        square sign it and need it.
+        ``url`` is the full URL the provider posted to; twilio, twilio-json,
+        square, hubspot and hubspot-v2 sign it and need it.
         """
         return self._scheme.verify(
             self._keys,

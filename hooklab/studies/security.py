@@ -58,6 +58,7 @@ DEMO_URL = "https://hooks.example.com/inbound/demo"
 #: Providers whose webhooks use one of hooklab's named schemes (see hooklab.signing).
 PROVIDER_SCHEMES: dict[str, str] = {
     "github": "github",
+    "hubspot": "hubspot",
     "paddle": "paddle",
     "shopify": "shopify",
     "slack": "slack",
@@ -66,6 +67,7 @@ PROVIDER_SCHEMES: dict[str, str] = {
     "stripe": "stripe",
     "svix": "svix",
     "twilio": "twilio",
+    "zendesk": "zendesk",
 }
 
 #: Providers that send a plain HMAC of the body, and its exact shape.
@@ -83,20 +85,8 @@ PLAIN_HMAC_PRESETS: dict[str, PlainHmac] = {
     "woocommerce": PlainHmac(header="X-WC-Webhook-Signature", encoding="base64"),
 }
 
-#: Providers whose signatures no hooklab scheme checks yet, and why.
+#: Providers with no signature for hooklab to check, and what to do instead.
 _UNSUPPORTED: dict[str, str] = {
-    # Zendesk docs, "Verifying webhook authenticity": the HMAC covers the timestamp
-    # header's value followed by the body, which a plain HMAC of the body is not.
-    "zendesk": (
-        "Zendesk signs the X-Zendesk-Webhook-Signature-Timestamp value followed by "
-        "the body, which hooklab has no scheme for yet; check it in the receiver "
-        "with the same HMAC-SHA256 over timestamp + body"
-    ),
-    # HubSpot docs, "Validating requests" (v3): method, URI, body and timestamp.
-    "hubspot": (
-        "HubSpot's v3 signature covers the method, URI, body and a millisecond "
-        "timestamp, which hooklab has no scheme for yet; check it in the receiver"
-    ),
     # Postmark docs, "Webhooks overview": basic HTTP auth and IP ranges, no HMAC.
     "postmark": (
         "Postmark does not sign webhooks; require HTTP basic auth over HTTPS on an "
@@ -381,6 +371,10 @@ def _signature_header(name: str) -> str:
         "twilio-json": "X-Twilio-Signature",
         "square": "x-square-hmacsha256-signature",
         "paddle": "Paddle-Signature",
+        "zendesk": "X-Zendesk-Webhook-Signature",
+        "hubspot": "X-HubSpot-Signature-v3",
+        "hubspot-v1": "X-HubSpot-Signature",
+        "hubspot-v2": "X-HubSpot-Signature",
     }[name]
 
 
@@ -400,10 +394,11 @@ def _demo_body(name: str) -> bytes:
     return json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def _demo_url(name: str, body: bytes) -> str | None:
+def _demo_url(name: str, body: bytes) -> str:
+    """The URL each delivery was posted to; schemes that do not sign it ignore it."""
     if name == "twilio-json":
         return url_with_body_hash(DEMO_URL, body)
-    return DEMO_URL if name in ("twilio", "square") else None
+    return DEMO_URL
 
 
 def _demo_sign(name: str, secret: str, body: bytes) -> dict[str, str]:
@@ -427,8 +422,9 @@ def security_headline(advice: Sequence[Advice], refusals: pd.DataFrame) -> list[
     ]
     if unchecked:
         lines.append(
-            f"{', '.join(unchecked)} cannot be checked by a hooklab scheme and need "
-            "their own protection (see the advice table)."
+            f"{', '.join(unchecked)} cannot be checked by a hooklab scheme and "
+            f"{'need their' if len(unchecked) > 1 else 'needs its'} own protection "
+            "(see the advice table)."
         )
     if no_replay:
         lines.append(
