@@ -927,6 +927,15 @@ def test_verify_hubspot_v2_delivery_under_v1_scheme_names_the_right_scheme() -> 
         _verify("hubspot-v1", headers, JSON_BODY)
 
 
+def test_verify_hubspot_legacy_unknown_version_is_refused_without_suggesting_it() -> (
+    None
+):
+    headers = {**_sign("hubspot-v1", JSON_BODY), "X-HubSpot-Signature-Version": "v9"}
+
+    with pytest.raises(SignatureMismatch, match="HubSpot sends v1 or v2 there"):
+        _verify("hubspot-v1", headers, JSON_BODY)
+
+
 def test_verify_hubspot_legacy_without_version_header_is_checked_as_configured() -> (
     None
 ):
