@@ -232,7 +232,7 @@ def test_verify_url_scheme_without_url_exits_2(body_file: Path) -> None:
     result = _verify("square", body_file, headers)
 
     assert result.exit_code == 2
-    assert "needs url=" in result.stderr
+    assert "needs that URL (--url on the command line" in result.stderr
 
 
 def test_verify_unknown_scheme_exits_2_listing_choices(body_file: Path) -> None:

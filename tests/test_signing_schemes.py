@@ -700,7 +700,7 @@ def test_verify_twilio_json_url_without_body_hash_is_refused() -> None:
 def test_verify_url_scheme_without_url_raises_config_error(scheme: str) -> None:
     headers = _sign(scheme, _body(scheme))
 
-    with pytest.raises(ConfigError, match="needs url="):
+    with pytest.raises(ConfigError, match="needs that URL"):
         verify(scheme, SECRETS[scheme][0], headers, _body(scheme))
 
 

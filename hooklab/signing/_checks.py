@@ -187,7 +187,8 @@ def require_url(url: str | None, scheme: str) -> str:
     """Return ``url``; a scheme that signs the URL cannot work without it."""
     if not url:
         raise ConfigError(
-            f"The {scheme} scheme signs the request URL, so it needs url=: the full "
-            "URL the provider posted to, exactly as configured with the provider."
+            f"The {scheme} scheme signs the request URL, so it needs that URL "
+            "(--url on the command line, url= in Python): the full URL the provider "
+            "posted to, exactly as configured with the provider."
         )
     return url
