@@ -7,7 +7,7 @@ answered ``new=False`` and the first copy is kept. Signature headers are never s
 
 Each event also has a processing state, changed only through the methods below:
 
-    pending ──claim──► processing ──finish──► done (or stale)
+    pending ──claim──► processing ──finish──► done (or stale, or ignored)
        ▲                  │  ▲
        │                  │  └─ lease expired: claimed again
        └──── failed ◄─────┤ fail, attempts left (retried at ``next_at``)
@@ -54,7 +54,14 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 Status = Literal[
-    "pending", "processing", "done", "failed", "dead", "quarantined", "stale"
+    "pending",
+    "processing",
+    "done",
+    "failed",
+    "dead",
+    "quarantined",
+    "stale",
+    "ignored",
 ]
 
 #: Every processing status, in the order a report lists them.
@@ -64,9 +71,13 @@ STATUSES: tuple[Status, ...] = (
     "failed",
     "done",
     "stale",
+    "ignored",
     "dead",
     "quarantined",
 )
+
+#: The statuses ``finish`` settles a claimed event in.
+_FINISHED: tuple[Status, ...] = ("done", "stale", "ignored")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -473,9 +484,14 @@ class SqliteLedger:
     def finish(
         self, claim: Claim, *, now: float, status: Status = "done", note: str = ""
     ) -> bool:
-        """Mark a claimed event done (or stale); False if the lease was lost."""
-        if status not in ("done", "stale"):
-            raise LedgerError(f"finish takes status done or stale, not {status!r}.")
+        """Mark a claimed event done, stale or ignored; False if the lease was lost.
+
+        ``ignored`` is an event no workflow handles: settled, with nothing run.
+        """
+        if status not in _FINISHED:
+            raise LedgerError(
+                f"finish takes status done, stale or ignored, not {status!r}."
+            )
 
         return self._settle(
             claim,

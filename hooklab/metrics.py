@@ -48,6 +48,7 @@ _COUNTERS: dict[str, tuple[str, str]] = {
     "processed": ("hooklab_events_processed_total", "Events whose actions all ran."),
     "retried": ("hooklab_events_retried_total", "Failed attempts scheduled again."),
     "stale": ("hooklab_events_stale_total", "Events older than the state applied."),
+    "ignored": ("hooklab_events_ignored_total", "Events no workflow handles."),
     "dead": ("hooklab_events_dead_total", "Events that ran out of attempts."),
 }
 _LATENCY = "hooklab_ack_latency_seconds"

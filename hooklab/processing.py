@@ -176,7 +176,7 @@ class Processor:
             p for p in self.pipelines if p.handles(event.source, event.event_type)
         ]
         if not pipelines:
-            self._settle(claim, "done", "No workflow handles this event.")
+            self._settle(claim, "ignored", "No workflow handles this event.")
             return
 
         # Progress is kept per event, not per action: a retry runs every action of
@@ -273,10 +273,10 @@ class Processor:
             )
 
     def _settle(
-        self, claim: Claim, status: Literal["done", "stale"], note: str
+        self, claim: Claim, status: Literal["done", "stale", "ignored"], note: str
     ) -> None:
         if self.ledger.finish(claim, now=self.clock(), status=status, note=note):
-            self.metrics.inc("processed" if status == "done" else "stale")
+            self.metrics.inc("processed" if status == "done" else status)
             logger.info(f"event.{status}", extra={"event_id": claim.delivery.event_id})
 
 

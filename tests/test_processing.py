@@ -210,17 +210,22 @@ def test_process_lease_expired_after_last_attempt_is_dead_without_running(
     assert "stopped during the last attempt" in (dead.last_error or "")
 
 
-def test_process_event_no_workflow_handles_is_done_with_note(
+def test_process_event_no_workflow_handles_is_ignored_with_note(
     ledger: SqliteLedger, clock: Clock
 ) -> None:
+    """Settled without running anything, and told apart from events that ran."""
     ledger.record_many([Incoming("forms", "f1", "form.submitted", b"{}", {})])
     handler = Handler()
+    processor = _processor(ledger, clock, handler)
 
-    _processor(ledger, clock, handler).run_until_idle()
+    processor.run_until_idle()
 
     assert handler.calls == []
     [state] = ledger.events()
-    assert (state.status, state.note) == ("done", "No workflow handles this event.")
+    assert (state.status, state.note) == ("ignored", "No workflow handles this event.")
+    assert ledger.stats()["ignored"] == 1 and ledger.stats()["done"] == 0
+    assert processor.metrics.value("ignored") == 1
+    assert processor.metrics.value("processed") == 0
 
 
 def test_pipeline_with_event_type_runs_only_for_that_type(
