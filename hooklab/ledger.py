@@ -558,13 +558,14 @@ class SqliteLedger:
         """Put the given events back to pending with fresh attempts; return how many.
 
         The event keeps its identity, so every action sees the same idempotency
-        key as on its first run.
+        key as on its first run. A quarantined event stays as it is: its body
+        could not be decoded, so no action could run on it.
         """
         with self._write("requeue") as conn:
             changed = conn.executemany(
                 "UPDATE deliveries SET status = 'pending', attempts = 0, next_at = ?,"
                 " lease_owner = NULL, lease_until = NULL, updated_at = ?"
-                " WHERE source = ? AND event_id = ?",
+                " WHERE source = ? AND event_id = ? AND status != 'quarantined'",
                 [(now, now, source, event_id) for source, event_id in keys],
             ).rowcount
 

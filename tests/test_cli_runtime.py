@@ -149,6 +149,25 @@ def test_replay_dead_without_action_leaves_them_pending(seeded: Path) -> None:
         assert ledger.stats()["pending"] == 2
 
 
+def test_replay_quarantined_event_is_left_alone_and_says_why(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    with SqliteLedger(path) as ledger:
+        ledger.record_many(
+            [Incoming("shop", "bad", None, b"not json", {}, "The body is not JSON.")]
+        )
+
+    code, output = _invoke(
+        "replay", "--ledger", str(path), "--id", "bad", "--action", "record"
+    )
+
+    assert code == 0
+    assert "Requeued 0 event(s)" in output
+    assert "Left 1 quarantined event(s) as they are" in output
+    with SqliteLedger(path) as ledger:
+        [state] = ledger.events(event_id="bad")
+    assert (state.status, state.attempts) == ("quarantined", 0)
+
+
 @pytest.mark.parametrize(
     "args",
     [(), ("--dead", "--id", "evt_1"), ("--since", "yesterday-ish")],

@@ -173,3 +173,33 @@ def test_open_envelope_zendesk_event_body_gives_id_and_type(
     assert (envelope.event_id, envelope.id_from) == (payload["id"], "body id")
     assert envelope.event_type == payload["type"]
     assert envelope.event_type.startswith("zen:event-type:")
+
+
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+
+
+def test_open_envelope_json_labelled_as_form_is_read_as_json() -> None:
+    """curl -d sends JSON with a form content type; the JSON is what was meant."""
+    body = b'{"id": "evt_1", "type": "invoice.paid"}'
+
+    envelope = open_envelope("stripe", FORM, body)
+
+    assert (envelope.event_id, envelope.event_type) == ("evt_1", "invoice.paid")
+    assert envelope.quarantine is None
+
+
+def test_open_envelope_form_body_from_json_only_provider_is_quarantined() -> None:
+    envelope = open_envelope("shopify", FORM, b"order=1001&total=12.50")
+
+    assert envelope.payload is None
+    assert "came as a form, which this provider never sends" in (
+        envelope.quarantine or ""
+    )
+
+
+@pytest.mark.parametrize("provider", ["twilio", "hmac"])
+def test_open_envelope_form_body_decodes_where_forms_are_sent(provider: str) -> None:
+    envelope = open_envelope(provider, FORM, b"MessageStatus=sent&To=%2B1555")
+
+    assert envelope.payload == {"MessageStatus": "sent", "To": "+1555"}
+    assert envelope.quarantine is None

@@ -257,6 +257,13 @@ def _replay(
 
         count = replaying.requeue(ledger, chosen, now=time.time())
         click.echo(f"Requeued {count} event(s) in {ledger_path}.")
+        quarantined = sum(event.status == "quarantined" for event in chosen)
+        if quarantined:
+            click.echo(
+                f"Left {quarantined} quarantined event(s) as they are: their bodies "
+                "could not be decoded, so no action can run on them (`hooklab ledger "
+                "list --status quarantined` shows why; --to still re-delivers them)."
+            )
         if action is not None:
             _process_now(ledger, action)
         elif count:
