@@ -55,6 +55,19 @@ def test_workflows_already_on_webhooks_save_nothing(example):
     assert result.per_workflow.empty
     assert result.weekly_gross_savings == 0
     assert math.isinf(result.payback_weeks)
+    lines = result.headline()
+    assert lines[1].startswith("Every workflow already runs on webhooks")
+    assert "no payback: nothing is saved at these figures" in lines[2]
+
+
+def test_upkeep_above_savings_says_no_payback_instead_of_infinity(example):
+    roi = example.roi.model_copy(update={"upkeep_per_month": 50_000})
+
+    result = compute_roi(example.model_copy(update={"roi": roi}))
+
+    assert result.weekly_net_savings < 0
+    assert "no payback: upkeep costs more than push saves" in result.headline()[2]
+    assert "inf" not in " ".join(result.headline())
 
 
 def test_api_call_costs_count_towards_savings(example):

@@ -14,6 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from hooklab.spec import CHECKLIST_STEPS, Engagement
+from hooklab.studies._words import agrees, counted
 
 __all__ = [
     "STEP_TITLES",
@@ -115,7 +116,8 @@ def _authentication(engagement: Engagement) -> str:
 def _retries(engagement: Engagement) -> str:
     critical = [wf.id for wf in engagement.workflows if wf.critical]
     return (
-        f"{_workflows(len(critical), 'critical')} need de-duplication by event id and "
+        f"{_workflows(len(critical), 'critical')} "
+        f"{agrees(len(critical), 'needs', 'need')} de-duplication by event id and "
         "a dead-letter queue with replay."
     )
 
@@ -136,8 +138,7 @@ def _monitoring(engagement: Engagement) -> str:
 
 def _workflows(count: int, adjective: str = "") -> str:
     """'1 critical workflow', '3 workflows': the count with its noun agreeing."""
-    noun = "workflow" if count == 1 else "workflows"
-    return " ".join(part for part in (str(count), adjective, noun) if part)
+    return counted(count, f"{adjective} workflow".strip())
 
 
 def _documentation(engagement: Engagement) -> str:
@@ -155,9 +156,15 @@ _FINDINGS: dict[str, Callable[[Engagement], str]] = {
 }
 
 
+def _mid_sentence(title: str) -> str:
+    """A title as it reads inside a sentence: 'Retries' -> 'retries', 'SLAs' kept."""
+    first = title.split(" ", 1)[0]
+    return title if first[1:2].isupper() else title[:1].lower() + title[1:]
+
+
 def checklist_headline(rows: Sequence[ChecklistRow]) -> str:
     """One sentence: how many steps are done, and which are still open."""
     done = [row for row in rows if row.status in ("done", "not_applicable")]
-    open_steps = [row.title.lower() for row in rows if row not in done]
+    open_steps = [_mid_sentence(row.title) for row in rows if row not in done]
     rest = f"; open: {', '.join(open_steps)}" if open_steps else ""
     return f"Onboarding checklist: {len(done)} of {len(rows)} steps done{rest}."

@@ -47,6 +47,7 @@ from hooklab.servers import serve_in_thread
 from hooklab.signing import Verifier
 from hooklab.simulate import SUMMARY_COLUMNS, poll_label
 from hooklab.spec import Engagement, secret_value
+from hooklab.studies._words import counted
 from hooklab.studies.payloads import make_payload
 from hooklab.studies.pushpull import busiest_webhook_source
 
@@ -308,7 +309,7 @@ def _polling_line(result: LabResult, plan: LabPlan, interval: float) -> str:
         f"Polling every {method_label(interval).removeprefix('poll ')} (today), "
         f"measured: median {poll.p50_s / 60:.1f} min, worst {poll.max_s / 60:.1f} "
         f"min. At {plan.events_per_day:g} events a day it costs at least "
-        f"{calls_a_day:.0f} API calls a day, "
+        f"{counted(round(calls_a_day), 'API call')} a day, "
         f"{calls_a_day / plan.events_per_day:.1f} per event."
     )
 

@@ -33,6 +33,7 @@ from hooklab.simulate import (
     summarise,
 )
 from hooklab.spec import App, Engagement
+from hooklab.studies._words import counted
 from hooklab.studies.outage import (
     PLATFORM_PLANS_S,
     DisableRule,
@@ -328,7 +329,7 @@ def comparison_table(
         ),
         "efficiency": (
             "0 API calls; one request per event, to the client",
-            f"{pull.calls / study.days:,.0f} API calls a day, "
+            f"{counted(round(pull.calls / study.days), 'API call')} a day, "
             f"{pull.empty_poll_share:.0%} finding nothing",
         ),
         "retries": (

@@ -44,16 +44,29 @@ class RoiResult:
 
     def headline(self) -> list[str]:
         """The figures a client reads first, as sentences."""
-        worst = self.per_workflow.sort_values("error_rate_now").iloc[-1]
+        if self.per_workflow.empty:
+            errors = "Every workflow already runs on webhooks: no hand-off to automate."
+        else:
+            worst = self.per_workflow.sort_values("error_rate_now").iloc[-1]
+            errors = (
+                f"{worst.name} hand-off errors: {worst.error_rate_now:.1%} today, "
+                f"about {worst.error_rate_after:.1%} once automated."
+            )
         return [
             f"Staff time on hand-offs: {self.staff_hours_now:.1f} h a week today; "
             f"push saves about {self.staff_hours_saved:.1f} h a week.",
-            f"{worst.name} hand-off errors: {worst.error_rate_now:.1%} today, "
-            f"about {worst.error_rate_after:.1%} once automated.",
+            errors,
             f"Net savings {self.weekly_net_savings:,.0f} {self.currency} a week; "
-            f"payback in {self.payback_weeks:.1f} weeks; 12-month net "
+            f"{self._payback()}; 12-month net "
             f"{self.net_12_months:,.0f} {self.currency}.",
         ]
+
+    def _payback(self) -> str:
+        if math.isfinite(self.payback_weeks):
+            return f"payback in {self.payback_weeks:.1f} weeks"
+        if self.weekly_gross_savings <= 0:
+            return "no payback: nothing is saved at these figures"
+        return "no payback: upkeep costs more than push saves"
 
 
 def compute_roi(engagement: Engagement) -> RoiResult:

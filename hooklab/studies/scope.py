@@ -24,6 +24,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from hooklab.spec import App, Engagement, Workflow
+from hooklab.studies._words import counted
 
 __all__ = [
     "Recommendation",
@@ -191,7 +192,7 @@ def scope_headline(recommendations: Sequence[Recommendation]) -> str:
         counts[rec.method] += 1
     calls = sum(rec.api_calls_per_day for rec in recommendations)
     return (
-        f"Of {len(recommendations)} workflows, {counts['push']} should be push, "
-        f"{counts['hybrid']} hybrid and {counts['pull']} pull, for {calls:.0f} "
-        "API calls a day in all."
+        f"Of {counted(len(recommendations), 'workflow')}, {counts['push']} should "
+        f"be push, {counts['hybrid']} hybrid and {counts['pull']} pull, for "
+        f"{counted(round(calls), 'API call')} a day in all."
     )

@@ -33,6 +33,7 @@ from hooklab.signing import (
 )
 from hooklab.signing.twilio import url_with_body_hash
 from hooklab.spec import Engagement, secret_value
+from hooklab.studies._words import agrees
 
 __all__ = [
     "DEMO_NOW",
@@ -416,9 +417,13 @@ def security_headline(advice: Sequence[Advice], refusals: pd.DataFrame) -> list[
 
     lines = [
         f"{len(checked)} of {len(advice)} webhook sources can be verified with "
-        f"hooklab's signature schemes ({', '.join(checked) or 'none'}); "
-        f"{len(no_secret)} of them have no secret named yet"
-        + (f" ({', '.join(no_secret)})." if no_secret else ".")
+        f"hooklab's signature schemes ({', '.join(checked) or 'none'})"
+        + (
+            f"; {len(no_secret)} of them {agrees(len(no_secret), 'has', 'have')} no "
+            f"secret named yet ({', '.join(no_secret)})."
+            if no_secret
+            else ", each with its secret named."
+        )
     ]
     if unchecked:
         lines.append(
@@ -428,8 +433,9 @@ def security_headline(advice: Sequence[Advice], refusals: pd.DataFrame) -> list[
         )
     if no_replay:
         lines.append(
-            f"{', '.join(no_replay)} sign no timestamp, so a captured delivery can be "
-            "replayed: the receiver must deduplicate by delivery id."
+            f"{', '.join(no_replay)} {agrees(len(no_replay), 'signs', 'sign')} no "
+            "timestamp, so a captured delivery can be replayed: the receiver must "
+            "deduplicate by delivery id."
         )
 
     attacks = refusals.drop(columns=["second secret (rotation)"])
