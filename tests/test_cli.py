@@ -6,8 +6,10 @@ import json
 import logging
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -153,10 +155,26 @@ def test_lab_push_measures_every_webhook():
     result = CliRunner().invoke(main, ["lab", "push", "--events", "40", "--json"])
 
     assert result.exit_code == 0, result.output
-    (push,) = json.loads(result.output)
+    (push,) = json.loads(result.stdout)  # JSON alone on stdout, progress on stderr
     assert push["method"] == "push"
     assert push["missed"] == 0 and push["calls"] == 40
     assert 0 < push["p50_s"] < 1
+    assert "Running the lab on 127.0.0.1: 40 events, push only" in result.stderr
+
+
+def test_long_lab_run_says_it_is_still_running(monkeypatch):
+    from hooklab.cli import studies
+
+    monkeypatch.setattr(studies, "HEARTBEAT_S", 0.05)
+
+    @click.command()
+    def slow() -> None:
+        click.echo(studies._with_heartbeat(lambda: time.sleep(0.3) or "done"))
+
+    result = CliRunner().invoke(slow)
+
+    assert result.stdout == "done\n"
+    assert result.stderr.count("still running") >= 3
 
 
 def test_lab_poll_reports_each_interval_in_real_world_seconds():

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import math
-from typing import TYPE_CHECKING
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 import pandas as pd
@@ -15,6 +19,11 @@ from hooklab.simulate import BUSINESS_HOURS, PushPolicy, simulate
 
 if TYPE_CHECKING:
     from hooklab.studies.lab import LabResult
+
+_T = TypeVar("_T")
+
+#: Seconds between the "still running" lines of a long lab run.
+HEARTBEAT_S = 10.0
 
 
 #: ``--interval`` as both ``simulate`` and ``lab poll`` take it, in minutes.
@@ -134,8 +143,14 @@ def simulate_command(
     if as_json:
         click.echo(json.dumps(_records(summary), indent=2))
     else:
+        click.echo(
+            f"Simulated {days:g} days at {events_per_day:g} events a day "
+            f"({profile} arrivals, seed {seed}); push fails {failure_rate:.0%} of "
+            f"first attempts, the hybrid backfills every {backfill_min:g} min. "
+            "Latencies in seconds."
+        )
         with pd.option_context("display.width", 120, "display.max_columns", 20):
-            click.echo(summary.round(3).to_string())
+            click.echo(summary.round(3).to_string(na_rep="–"))
 
 
 def _records(summary: pd.DataFrame) -> list[dict[str, object]]:
@@ -215,7 +230,12 @@ def lab_poll(
 def _run_lab(events: int, intervals: list[float], scale: float, seed: int) -> LabResult:
     from hooklab.studies.lab import run_lab
 
-    return run_or_exit(
+    methods = "push only"
+    if intervals:
+        every = ", ".join(f"{s / 60:g} min" for s in intervals)
+        methods = f"push, and polling every {every} at {scale:g}x time"
+    click.echo(f"Running the lab on 127.0.0.1: {events} events, {methods}...", err=True)
+    return _with_heartbeat(
         lambda: run_lab(
             events=events,
             event_mix={"order.created": 1.0},
@@ -226,6 +246,31 @@ def _run_lab(events: int, intervals: list[float], scale: float, seed: int) -> La
     )
 
 
+def _with_heartbeat(work: Callable[[], _T]) -> _T:
+    """Run ``work`` (through run_or_exit), saying every HEARTBEAT_S that it runs."""
+    with _heartbeat():
+        return run_or_exit(work)
+
+
+@contextmanager
+def _heartbeat() -> Iterator[None]:
+    started = time.monotonic()
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(HEARTBEAT_S):
+            elapsed = time.monotonic() - started
+            click.echo(f"  ... still running ({elapsed:.0f} s)", err=True)
+
+    thread = threading.Thread(target=beat, name="hooklab-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
 def _print_lab(result: LabResult, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(_records(result.summary), indent=2))
@@ -234,4 +279,4 @@ def _print_lab(result: LabResult, as_json: bool) -> None:
 
     click.echo(describe_run(result))
     with pd.option_context("display.width", 120, "display.max_columns", 20):
-        click.echo(result.summary.round(4).to_string())
+        click.echo(result.summary.round(4).to_string(na_rep="–"))
