@@ -96,6 +96,8 @@ def test_report_has_every_chapter_figures_and_no_errors(audit):
     assert "Traceback" not in page
     assert "output_error" not in page
     assert ">NaN<" not in page  # tables show gaps as dashes
+    cut = re.findall(r"<td[^>]*>([^<]*\.\.\.)</td>", page)
+    assert cut == []  # no cell cut short by pandas' 50-character display limit
     assert "Run headlessly" not in page  # a notebook reader's hint, not a client's
     assert 'href="#03_lab-' in page  # table of contents reaches into chapters
 
