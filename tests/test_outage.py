@@ -34,7 +34,10 @@ def test_short_outage_heals_entirely_through_retries():
     ]
     # The event at 1 h + 10 s fails at 0, 5 s, 5 min and lands at the 30-min retry.
     assert impact.events["delivered_s"][1] == pytest.approx(HOUR + 10 + 2105)
-    assert impact.headline().startswith("A 0.25 h outage: 2 events heal")
+    assert impact.headline() == (
+        "A 0.25 h outage: 2 events heal through the provider's retries and 0 must "
+        "be backfilled through the API."
+    )
 
 
 def test_outage_longer_than_the_schedule_needs_backfill():
@@ -61,7 +64,13 @@ def test_provider_disables_after_consecutive_failures_and_new_events_are_lost():
     assert impact.disabled_s is not None and HOUR < impact.disabled_s < 3 * HOUR
     after = impact.events[impact.events["arrival_s"] >= 3 * HOUR]
     assert (after["outcome"] == "needs backfill").all()  # nothing comes any more
-    assert "the provider deletes the webhook after" in impact.headline()
+    lost_later = int((after["outcome"] == "needs backfill").sum())
+    headline = impact.headline()
+    assert "The provider deletes the webhook" in headline
+    assert "8 failed attempts in a row, counted across events" in headline
+    assert f"the {lost_later} events of the 7 h after the outage need backfill" in (
+        headline
+    )
 
 
 def test_failing_for_rule_trips_only_when_the_outage_lasts_long_enough():

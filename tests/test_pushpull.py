@@ -63,7 +63,7 @@ def test_interval_sweep_trades_calls_for_delay(example, study):
 def test_outage_with_shopifys_rule_deletes_the_subscription(study):
     impact = pushpull.outage(study, start_h=9, hours=6)
     assert impact.disabled_s is not None
-    assert "the provider deletes the webhook" in impact.headline()
+    assert "The provider deletes the webhook" in impact.headline()
 
 
 def test_comparison_fills_every_aspect_with_numbers(example, study):

@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 
 from hooklab.simulate import DAY_S, Floats, PushPolicy, poll_label
 from hooklab.spec import RateLimit
+from hooklab.studies._words import agrees, counted
 
 __all__ = [
     "PLATFORM_PLANS_S",
@@ -51,6 +52,18 @@ class DisableRule:
     failing_for_s: float | None = None
     action: str = "disables"
 
+    def describe(self) -> str:
+        """The rule in words, as the headline quotes it."""
+        parts = []
+        if self.consecutive_failures:
+            parts.append(
+                f"{self.consecutive_failures} failed attempts in a row, counted "
+                "across events"
+            )
+        if self.failing_for_s is not None:
+            parts.append(f"failing for {self.failing_for_s / 3600:g} h")
+        return " or ".join(parts) or "none"
+
 
 @dataclass(frozen=True)
 class OutageImpact:
@@ -70,19 +83,38 @@ class OutageImpact:
         }
 
     def headline(self) -> str:
-        """One sentence a client can act on."""
-        counts = self.counts()
+        """One or two sentences a client can act on.
+
+        Events that arrive during the outage are counted apart from those after
+        it: once the provider has disabled the webhook, the later ones are lost to
+        push as well, for as long as nobody re-registers it, so their number
+        depends on the window shown and is given with it.
+        """
+        arrival = self.events["arrival_s"]
+        outcome = self.events["outcome"]
+        during = (arrival >= self.start_s) & (arrival < self.end_s)
+        before = arrival < self.start_s
+        healed = int((outcome == HEALED).sum())
+        lost_during = int(((outcome == BACKFILL) & (during | before)).sum())
         hours = (self.end_s - self.start_s) / 3600
+
         text = (
-            f"A {hours:g} h outage: {counts[HEALED]} events heal through the "
-            f"provider's retries, {counts[BACKFILL]} must be backfilled through the API"
+            f"A {hours:g} h outage: {counted(healed, 'event')} "
+            f"{agrees(healed, 'heals', 'heal')} through the provider's retries and "
+            f"{lost_during} must be backfilled through the API."
         )
-        if self.disabled_s is not None and self.rule:
-            after = (self.disabled_s - self.start_s) / 3600
-            text += (
-                f", and the provider {self.rule.action} the webhook after {after:.1f} h"
-            )
-        return text + "."
+        if self.disabled_s is None or self.rule is None:
+            return text
+
+        after = (self.disabled_s - self.start_s) / 3600
+        later = int(((outcome == BACKFILL) & (arrival >= self.end_s)).sum())
+        shown = (float(arrival.max()) - self.end_s) / 3600 if len(arrival) else 0.0
+        return text + (
+            f" The provider {self.rule.action} the webhook {after:.1f} h in (its "
+            f"rule: {self.rule.describe()}), so push stays off until it is "
+            f"re-registered: the {counted(later, 'event')} of the {shown:.0f} h "
+            "after the outage need backfill too."
+        )
 
 
 def outage_impact(
