@@ -108,6 +108,9 @@ def test_polling_quota_against_the_shops_limit():
 
 
 def test_polling_quota_without_limits_has_no_shares():
+    """No cap is not 0 % of a cap: the share is absent, and the report shows a dash."""
     table = polling_quota([300])
-    assert table.loc["5 min", "share_of_daily_cap"] == 0
-    assert not math.isnan(table.loc["5 min", "calls_per_day"])
+    assert math.isnan(table.loc["5 min", "share_of_daily_cap"])
+    assert math.isnan(table.loc["5 min", "share_of_rate_limit"])
+    assert table.loc["5 min", "calls_per_day"] == 288
+    assert table.loc["5 min", "resources_polled"] == 1

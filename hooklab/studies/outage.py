@@ -209,16 +209,18 @@ def polling_quota(
     """API calls a day per interval beside the provider's limits, and the delay.
 
     ``pollers`` is how many resources are polled (orders, fulfilments ...), each
-    with one call per poll at least. Shares above 1 mean the plan cannot run.
+    with one call per poll at least. Shares above 1 mean the plan cannot run; a
+    limit the provider does not have leaves its share empty (shown as a dash).
     """
     rows = []
     for interval in intervals_s:
         calls = DAY_S / interval * pollers
-        sustained = rate_limit.per_second * DAY_S if rate_limit else math.inf
-        cap = rate_limit.daily_cap if rate_limit and rate_limit.daily_cap else math.inf
+        sustained = rate_limit.per_second * DAY_S if rate_limit else math.nan
+        cap = rate_limit.daily_cap if rate_limit and rate_limit.daily_cap else math.nan
         rows.append(
             {
                 "interval": poll_label(interval).removeprefix("poll "),
+                "resources_polled": pollers,
                 "calls_per_day": calls,
                 "share_of_rate_limit": calls / sustained,
                 "share_of_daily_cap": calls / cap,
