@@ -27,7 +27,10 @@ def test_seven_steps_in_order_with_the_clients_status(example):
 
 def test_authentication_finding_names_unsigned_webhook_sources(example):
     finding = checklist(example)[2].finding
-    assert finding == "Webhook sources without a named signing secret: forms."
+    assert finding == (
+        "Workflow triggers sent by webhook without a named signing secret: forms "
+        "(the security chapter lists every app that sends webhooks)."
+    )
 
 
 def test_authentication_finding_is_clean_when_every_source_signs(example):

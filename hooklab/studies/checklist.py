@@ -109,8 +109,12 @@ def _authentication(engagement: Engagement) -> str:
     sources = {wf.source for wf in engagement.workflows}
     gaps = sorted(set(unsigned) & sources)
     if gaps:
-        return f"Webhook sources without a named signing secret: {', '.join(gaps)}."
-    return "Every webhook source has a signing scheme and a named secret."
+        return (
+            "Workflow triggers sent by webhook without a named signing secret: "
+            f"{', '.join(gaps)} (the security chapter lists every app that sends "
+            "webhooks)."
+        )
+    return "Every workflow trigger sent by webhook has a scheme and a named secret."
 
 
 def _retries(engagement: Engagement) -> str:
