@@ -39,7 +39,7 @@ def test_authentication_finding_is_clean_when_every_source_signs(example):
         for app in example.apps
     ]
     finding = checklist(example.model_copy(update={"apps": apps}))[2].finding
-    assert finding.startswith("Every webhook source has")
+    assert finding.startswith("Every workflow trigger sent by webhook has")
 
 
 def test_headline_counts_done_steps_and_names_the_open_ones(example):
