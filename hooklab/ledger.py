@@ -76,6 +76,9 @@ STATUSES: tuple[Status, ...] = (
     "quarantined",
 )
 
+#: The most (source, event_id) pairs one ``claim`` can be limited to.
+MAX_AMONG = 500
+
 #: The statuses ``finish`` settles a claimed event in.
 _FINISHED: tuple[Status, ...] = ("done", "stale", "ignored")
 
@@ -258,9 +261,18 @@ class Ledger(Protocol):
         ...
 
     def claim(
-        self, worker: str, *, now: float, lease_s: float, limit: int = 1
+        self,
+        worker: str,
+        *,
+        now: float,
+        lease_s: float,
+        limit: int = 1,
+        among: Sequence[tuple[str, str]] | None = None,
     ) -> list[Claim]:
-        """Lease up to ``limit`` due events to ``worker``, oldest first."""
+        """Lease up to ``limit`` due events to ``worker``, oldest first.
+
+        ``among`` limits the claim to those (source, event_id) pairs.
+        """
         ...
 
     def finish(
@@ -454,25 +466,41 @@ class SqliteLedger:
         return int(total)
 
     def claim(
-        self, worker: str, *, now: float, lease_s: float, limit: int = 1
+        self,
+        worker: str,
+        *,
+        now: float,
+        lease_s: float,
+        limit: int = 1,
+        among: Sequence[tuple[str, str]] | None = None,
     ) -> list[Claim]:
         """Lease up to ``limit`` due events to ``worker``, oldest first.
 
         Due means pending, failed with its retry time reached, or processing under a
         lease that expired (its worker died); each claim counts one attempt.
+        ``among`` limits the claim to those (source, event_id) pairs, at most
+        ``MAX_AMONG`` of them (a replay of chosen events).
         """
         lease_until = now + lease_s
+        chosen = ""
+        keys: tuple[str, ...] = ()
+        if among is not None:
+            if len(among) > MAX_AMONG:
+                raise LedgerError(f"claim takes at most {MAX_AMONG} pairs in among.")
+            pairs = ", ".join(["(?, ?)"] * len(among)) or "(NULL, NULL)"
+            chosen = f" AND (source, event_id) IN (VALUES {pairs})"
+            keys = tuple(part for pair in among for part in pair)
 
         with self._write("claim") as conn:
             rows = conn.execute(
                 "UPDATE deliveries SET status = 'processing', attempts = attempts + 1,"
                 " lease_owner = ?, lease_until = ?, updated_at = ?"
                 " WHERE rowid IN (SELECT rowid FROM deliveries"
-                "   WHERE (status IN ('pending', 'failed') AND next_at <= ?)"
-                "      OR (status = 'processing' AND lease_until <= ?)"
+                "   WHERE ((status IN ('pending', 'failed') AND next_at <= ?)"
+                f"      OR (status = 'processing' AND lease_until <= ?)){chosen}"
                 "   ORDER BY next_at LIMIT ?)"
                 f" RETURNING {_DELIVERY_COLUMNS}, attempts",
-                (worker, lease_until, now, now, now, limit),
+                (worker, lease_until, now, now, now, *keys, limit),
             ).fetchall()
             claims = [
                 Claim(_delivery(row[:-1]), worker, int(row[-1]), lease_until)

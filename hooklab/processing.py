@@ -108,7 +108,11 @@ class Pipeline:
 
 
 class Processor:
-    """Claims due events from a ledger and runs their pipelines, with retries."""
+    """Claims due events from a ledger and runs their pipelines, with retries.
+
+    ``among``, when given, limits it to those (source, event_id) pairs (at most
+    ``hooklab.ledger.MAX_AMONG``): a replay runs the events it chose and no other.
+    """
 
     def __init__(
         self,
@@ -122,8 +126,10 @@ class Processor:
         rng: random.Random | None = None,
         metrics: Metrics | None = None,
         poll_s: float = 0.25,
+        among: Sequence[tuple[str, str]] | None = None,
     ) -> None:
         self.ledger = ledger
+        self.among = among
         self.pipelines = tuple(pipelines)
         self.policy = policy or RetryPolicy()
         self.lease_s = lease_s
@@ -147,7 +153,11 @@ class Processor:
     def run_once(self) -> int:
         """Claim one batch of due events and process it; return how many."""
         claims = self.ledger.claim(
-            self.worker_id, now=self.clock(), lease_s=self.lease_s, limit=self.batch
+            self.worker_id,
+            now=self.clock(),
+            lease_s=self.lease_s,
+            limit=self.batch,
+            among=self.among,
         )
 
         for claim in claims:

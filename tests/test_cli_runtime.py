@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -147,6 +148,55 @@ def test_replay_dead_without_action_leaves_them_pending(seeded: Path) -> None:
     assert "hooklab serve" in output
     with SqliteLedger(seeded) as ledger:
         assert ledger.stats()["pending"] == 2
+
+
+def test_replay_id_with_action_runs_that_event_and_no_other(seeded: Path) -> None:
+    """evt_2 is pending in the ledger too: a replay of evt_1 must not touch it."""
+    code, output = _invoke(
+        "replay", "--ledger", str(seeded), "--id", "evt_1", "--action", "record"
+    )
+
+    assert code == 0, output
+    assert "Processed 1 attempt(s) of the 1 chosen event(s): 1 done" in output
+    with SqliteLedger(seeded) as ledger:
+        states = {state.event_id: state.status for state in ledger.events()}
+    assert states == {"evt_0": "done", "evt_1": "done", "evt_2": "pending"}
+
+
+def test_replay_with_unknown_action_changes_nothing(seeded: Path) -> None:
+    code, output = _invoke(
+        "replay", "--ledger", str(seeded), "--dead", "--action", "bogus"
+    )
+
+    assert code == 2
+    assert "Requeued" not in output and "bogus" in output
+    with SqliteLedger(seeded) as ledger:
+        assert ledger.stats()["dead"] == 1
+
+
+def test_replay_action_leaves_other_sources_due_events_alone(tmp_path: Path) -> None:
+    """A failed event of another source, due again, was once marked done unrun."""
+    path = tmp_path / "ledger.db"
+    with SqliteLedger(path) as ledger:
+        ledger.record_many(
+            [
+                Incoming("shop", "s1", "order.created", b"{}", {}),
+                Incoming("crm", "c1", "contact.created", b"{}", {}),
+            ]
+        )
+        now = time.time()
+        for claim in ledger.claim("w", now=now, lease_s=5, limit=2):
+            retry = now - 1 if claim.delivery.source == "crm" else None  # due again
+            ledger.fail(claim, now=now, error="down", retry_at=retry)
+
+    code, output = _invoke(
+        "replay", "--ledger", str(path), "--dead", "--action", "record"
+    )
+
+    assert code == 0, output
+    with SqliteLedger(path) as ledger:
+        states = {state.event_id: state.status for state in ledger.events()}
+    assert states == {"s1": "done", "c1": "failed"}
 
 
 def test_replay_quarantined_event_is_left_alone_and_says_why(tmp_path: Path) -> None:

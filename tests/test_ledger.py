@@ -392,3 +392,18 @@ def test_storable_headers_keep_idempotency_ids() -> None:
     kept = storable_headers({"I-Twilio-Idempotency-Token": "id-1", "Host": "h"})
 
     assert kept == {"i-twilio-idempotency-token": "id-1", "host": "h"}
+
+
+def test_claim_among_takes_only_the_chosen_due_events(ledger: SqliteLedger) -> None:
+    ledger.record_many(
+        [Incoming("shop", f"e{n}", "order.created", b"{}", {}) for n in range(4)]
+    )
+
+    claims = ledger.claim(
+        "w", now=1e10, lease_s=5, limit=10, among=[("shop", "e1"), ("shop", "e3")]
+    )
+    nothing = ledger.claim("w", now=1e10, lease_s=5, limit=10, among=[])
+
+    assert sorted(c.delivery.event_id for c in claims) == ["e1", "e3"]
+    assert nothing == []
+    assert ledger.stats()["pending"] == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from hooklab.errors import ConfigError
 from hooklab.ledger import STATUSES, EventState, SqliteLedger
 
 if TYPE_CHECKING:
+    from hooklab.actions import Action
     from hooklab.service import ServicePlan
 
 LEDGER_HELP = "The ledger file (SQLite)."
@@ -247,6 +249,7 @@ def _replay(
     action: str | None,
 ) -> None:
     from hooklab import replay as replaying
+    from hooklab.actions import load_action
 
     with SqliteLedger(ledger_path) as ledger:
         since_s = None if since is None else _parse_time(since)
@@ -255,6 +258,7 @@ def _replay(
             _redeliver(ledger, chosen, url, scheme, secret_env)
             return
 
+        run = None if action is None else load_action(action)  # before any change
         count = replaying.requeue(ledger, chosen, now=time.time())
         click.echo(f"Requeued {count} event(s) in {ledger_path}.")
         quarantined = sum(event.status == "quarantined" for event in chosen)
@@ -264,8 +268,8 @@ def _replay(
                 "could not be decoded, so no action can run on them (`hooklab ledger "
                 "list --status quarantined` shows why; --to still re-delivers them)."
             )
-        if action is not None:
-            _process_now(ledger, action)
+        if run is not None:
+            _process_now(ledger, chosen, run)
         elif count:
             click.echo(
                 f"A running `hooklab serve --ledger {ledger_path}` processes them; "
@@ -301,19 +305,28 @@ def _redeliver(
         raise SystemExit(1)
 
 
-def _process_now(ledger: SqliteLedger, action: str) -> None:
-    from hooklab.actions import load_action
+def _process_now(ledger: SqliteLedger, chosen: list[EventState], run: Action) -> None:
+    """Run ``run`` on the chosen events, and only on them, then say how they ended."""
+    from hooklab.ledger import MAX_AMONG
     from hooklab.processing import Pipeline, Processor
 
-    run = load_action(action)
-    sources = {event.source for event in ledger.events(status="pending")}
-    pipelines = [Pipeline(source, source, (run,)) for source in sorted(sources)]
+    keys = [(e.source, e.event_id) for e in chosen if e.status != "quarantined"]
+    pipelines = [Pipeline(s, s, (run,)) for s in sorted({s for s, _ in keys})]
+    processed = 0
+    for start in range(0, len(keys), MAX_AMONG):
+        among = keys[start : start + MAX_AMONG]
+        processed += Processor(ledger, pipelines, among=among).run_until_idle()
 
-    processed = Processor(ledger, pipelines).run_until_idle()
-    stats = ledger.stats()
+    ended = Counter(
+        state.status
+        for source, event_id in keys
+        for state in ledger.events(event_id=event_id)
+        if state.source == source
+    )
     click.echo(
-        f"Processed {processed} attempt(s): {stats['done']} done, "
-        f"{stats['failed']} waiting to retry, {stats['dead']} dead in the ledger."
+        f"Processed {processed} attempt(s) of the {len(keys)} chosen event(s): "
+        f"{ended['done']} done, {ended['failed']} waiting to retry, "
+        f"{ended['dead']} dead."
     )
 
 
