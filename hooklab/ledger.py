@@ -34,7 +34,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, Protocol
 
-from hooklab.errors import LedgerError
+from hooklab.errors import ConfigError, LedgerError
 
 __all__ = [
     "DEFAULT_WAL_LIMIT_BYTES",
@@ -48,6 +48,7 @@ __all__ = [
     "Recorded",
     "SqliteLedger",
     "Status",
+    "check_ledger_file",
     "storable_headers",
 ]
 
@@ -365,6 +366,11 @@ class SqliteLedger:
 
     Several processes may open the same file: SQLite serialises their writers and a
     claimed event is leased to one worker at a time.
+
+    ``read_only=True`` opens an existing ledger for reading only (``ledger stats``
+    and ``list``): nothing in the file changes, no checkpoints run, and a writer
+    holding the file does not block it. Check a file you were handed with
+    ``check_ledger_file`` first.
     """
 
     def __init__(
@@ -374,22 +380,25 @@ class SqliteLedger:
         clock: Callable[[], float] = time.time,
         checkpoint_every_s: float = 1.0,
         wal_limit_bytes: int = DEFAULT_WAL_LIMIT_BYTES,
+        read_only: bool = False,
     ) -> None:
         self.path = Path(path)
         self.clock = clock
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._commits = 0
+        self._checkpointer: _Checkpointer | None = None
 
         try:
-            self._conn = self._open()
+            self._conn = self._open_read_only() if read_only else self._open()
         except sqlite3.Error as exc:
             raise LedgerError(
                 f"The ledger {self.path} cannot be opened: {exc}."
             ) from exc
-        self._checkpointer = _Checkpointer(
-            self.path, checkpoint_every_s, wal_limit_bytes
-        )
+        if not read_only:
+            self._checkpointer = _Checkpointer(
+                self.path, checkpoint_every_s, wal_limit_bytes
+            )
 
     def __repr__(self) -> str:
         return f"SqliteLedger(path={str(self.path)!r})"
@@ -625,7 +634,8 @@ class SqliteLedger:
 
     def close(self) -> None:
         """Close the file; later calls raise LedgerError. Closing twice is harmless."""
-        self._checkpointer.stop()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
@@ -673,6 +683,14 @@ class SqliteLedger:
         _add_state_columns(conn)
         return conn
 
+    def _open_read_only(self) -> sqlite3.Connection:
+        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        conn = sqlite3.connect(
+            uri, uri=True, check_same_thread=False, timeout=LOCK_WAIT_S
+        )
+        conn.execute("PRAGMA query_only=1")
+        return conn
+
     @contextmanager
     def _write(self, action: str) -> Iterator[sqlite3.Connection]:
         """One write transaction: BEGIN IMMEDIATE, then COMMIT or ROLLBACK."""
@@ -686,7 +704,7 @@ class SqliteLedger:
 
             conn.execute("COMMIT")
             self._commits += 1
-            if self._checkpointer.over_limit:
+            if self._checkpointer is not None and self._checkpointer.over_limit:
                 self._restart_wal(conn)
 
     def _restart_wal(self, conn: sqlite3.Connection) -> None:
@@ -695,7 +713,8 @@ class SqliteLedger:
         A failure is only logged: the deliveries are committed either way, and the
         next passive checkpoint asks again.
         """
-        self._checkpointer.over_limit = False
+        if self._checkpointer is not None:
+            self._checkpointer.over_limit = False
         try:
             conn.execute("PRAGMA wal_checkpoint(RESTART)")
         except sqlite3.Error:
@@ -722,6 +741,49 @@ class SqliteLedger:
         if self._conn is None:
             raise LedgerError(f"The ledger {self.path} is closed; open a new one.")
         return self._conn
+
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def check_ledger_file(path: str | Path, *, empty_ok: bool = False) -> None:
+    """Refuse, without changing it, a file that is not a hooklab ledger.
+
+    The commands that are handed a ledger path (``serve``, ``ledger``, ``replay``,
+    ``backfill``) call this before opening it, so another application's database,
+    or any other file, is named and left alone instead of being turned into a
+    ledger. A path that does not exist yet passes: a new ledger is made there; so
+    does an empty file when ``empty_ok`` (a command that writes makes one in it).
+    """
+    file = Path(path)
+    if not file.exists():
+        return
+    with file.open("rb") as stream:
+        magic = stream.read(len(_SQLITE_MAGIC))
+    if not magic and empty_ok:
+        return
+    if magic != _SQLITE_MAGIC:
+        what = "is empty" if not magic else "is not a SQLite database"
+        raise ConfigError(
+            f"{file} {what}, so it is not a hooklab ledger; hooklab left it unchanged. "
+            "Give the path of a ledger that hooklab serve or backfill wrote, or a "
+            "path that does not exist yet for a new one."
+        )
+
+    conn = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(deliveries)")}
+    except sqlite3.Error as exc:
+        raise ConfigError(
+            f"{file} cannot be read as a SQLite database: {exc}."
+        ) from None
+    finally:
+        conn.close()
+    if not {"source", "event_id", "body", "received_at"} <= columns:
+        raise ConfigError(
+            f"{file} is a SQLite database but not a hooklab ledger (it has no "
+            "deliveries table of hooklab's); hooklab left it unchanged."
+        )
 
 
 class _Checkpointer:

@@ -263,3 +263,73 @@ def test_replay_to_without_secret_env_exits_2(seeded: Path) -> None:
 
     assert code == 2
     assert "--secret-env" in output
+
+
+def _foreign_database(path: Path) -> bytes:
+    """Another application's SQLite file that happens to have a deliveries table."""
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE deliveries (id INTEGER PRIMARY KEY, address TEXT)")
+    conn.execute("INSERT INTO deliveries (address) VALUES ('1 Example Street')")
+    conn.commit()
+    conn.close()
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("ledger", "stats"), ("ledger", "list"), ("replay", "--dead")],
+    ids=["stats", "list", "replay"],
+)
+@pytest.mark.parametrize("kind", ["foreign", "empty", "text"])
+def test_a_file_that_is_no_ledger_is_refused_and_left_unchanged(
+    tmp_path: Path, args: tuple[str, ...], kind: str
+) -> None:
+    path = tmp_path / "other.db"
+    if kind == "foreign":
+        before = _foreign_database(path)
+    else:
+        path.write_bytes(b"" if kind == "empty" else b"shipping notes\n")
+        before = path.read_bytes()
+
+    code, output = _invoke(*args, "--ledger", str(path))
+
+    assert code == 2, output
+    assert "not a hooklab ledger" in output and "left it unchanged" in output
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]
+
+
+def test_serve_refuses_another_applications_database(tmp_path: Path) -> None:
+    path = tmp_path / "shipping.db"
+    before = _foreign_database(path)
+
+    code, output = _invoke(
+        "serve",
+        "--ledger",
+        str(path),
+        "--source",
+        "shop:github:SOME_SECRET",
+        env={"SOME_SECRET": "s3cret-value"},
+    )
+
+    assert code == 2
+    assert "not a hooklab ledger" in output
+    assert path.read_bytes() == before
+
+
+def test_ledger_stats_reads_while_a_writer_holds_the_ledger(seeded: Path) -> None:
+    """Read-only: no schema check, no write lock, so a busy writer does not block it."""
+    import sqlite3
+
+    writer = sqlite3.connect(seeded, isolation_level=None)
+    writer.execute("BEGIN EXCLUSIVE")
+    try:  # opening for writing would fail here with "database is locked"
+        code, output = _invoke("ledger", "stats", "--ledger", str(seeded), "--json")
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+    assert code == 0, output
+    assert json.loads(output)["dead"] == 1

@@ -254,10 +254,11 @@ def _backfill(
     from hooklab.api import Client
     from hooklab.backfill import reconcile
     from hooklab.cli.runtime import _parse_time
-    from hooklab.ledger import SqliteLedger
+    from hooklab.ledger import SqliteLedger, check_ledger_file
 
     route, since_param, style = listing
     since_s = _parse_time(since)
+    check_ledger_file(ledger_path, empty_ok=True)
     with (
         SqliteLedger(ledger_path) as ledger,
         Client(base_url, auth=auth, rate_limit=rate_limit) as client,

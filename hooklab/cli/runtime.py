@@ -16,7 +16,7 @@ import click
 
 from hooklab.cli._app import configure_logging, main, run_or_exit
 from hooklab.errors import ConfigError
-from hooklab.ledger import STATUSES, EventState, SqliteLedger
+from hooklab.ledger import STATUSES, EventState, SqliteLedger, check_ledger_file
 
 if TYPE_CHECKING:
     from hooklab.actions import Action
@@ -120,6 +120,7 @@ def serve(
             logging.WARNING, "%(asctime)s %(levelname)s %(name)s %(message)s"
         )
 
+        check_ledger_file(ledger_path, empty_ok=True)
         plan = _plan(engagement, sources, action, overrides)
         for note in plan.notes:
             click.echo(f"note: {note}", err=True)
@@ -251,6 +252,7 @@ def _replay(
     from hooklab import replay as replaying
     from hooklab.actions import load_action
 
+    check_ledger_file(ledger_path)
     with SqliteLedger(ledger_path) as ledger:
         since_s = None if since is None else _parse_time(since)
         chosen = replaying.choose(ledger, dead=dead, since=since_s, event_id=event_id)
@@ -369,7 +371,8 @@ def stats(ledger_path: str, as_json: bool) -> None:
     """Count the ledger's events by processing status."""
 
     def read() -> dict[str, int]:
-        with SqliteLedger(ledger_path) as opened:
+        check_ledger_file(ledger_path)
+        with SqliteLedger(ledger_path, read_only=True) as opened:
             return opened.stats()
 
     counts = run_or_exit(read)
@@ -395,7 +398,8 @@ def list_events(ledger_path: str, status: str | None, as_json: bool) -> None:
     """List events: source, event id, type, status, attempts and times (UTC)."""
 
     def read() -> list[EventState]:
-        with SqliteLedger(ledger_path) as opened:
+        check_ledger_file(ledger_path)
+        with SqliteLedger(ledger_path, read_only=True) as opened:
             return opened.events(status=status)  # type: ignore[arg-type]
 
     for event in run_or_exit(read):
