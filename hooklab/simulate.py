@@ -172,6 +172,13 @@ class PollPolicy:
                 f"Polling needs interval_s > 0 and page_size >= 1, got "
                 f"{self.interval_s} and {self.page_size}."
             )
+        if self.rate_limit_per_s and self.interval_s * self.rate_limit_per_s < 1:
+            raise ConfigError(
+                f"Polling every {self.interval_s:g} s makes more calls than the rate "
+                f"limit of {self.rate_limit_per_s:g} a second allows; the provider "
+                f"would refuse them. Poll every {1 / self.rate_limit_per_s:g} s or "
+                "less often."
+            )
 
 
 @dataclass(frozen=True)
@@ -361,6 +368,7 @@ def simulate(
     ``arrivals`` replaces the Poisson process with a real series of event times in
     seconds (from a delivery log, say), measured from the start of the horizon.
     """
+    _check_size(events_per_day, days, [*poll_intervals_s, *[backfill_s or DAY_S]])
     rng = np.random.default_rng(seed)
     if arrivals is None:
         arrivals = poisson_arrivals(events_per_day, days, rng, profile)
@@ -379,6 +387,25 @@ def simulate(
             simulate_hybrid(arrivals, pushed, backfill, horizon)
         )
     return summarise(outcomes, int(arrivals.size))
+
+
+#: The most events, or polls of one interval, one simulation holds in memory
+#: (about 1 GiB of arrays at this size).
+MAX_SIMULATED = 20_000_000
+
+
+def _check_size(events_per_day: float, days: float, intervals_s: list[float]) -> None:
+    """Refuse a run too large for memory before it allocates anything."""
+    events = events_per_day * days
+    polls = max((days * DAY_S / i for i in intervals_s if i > 0), default=0.0)
+    if not (math.isfinite(events) and math.isfinite(polls)):
+        raise ConfigError("The simulation needs finite volumes, days and intervals.")
+    if events > MAX_SIMULATED or polls > MAX_SIMULATED:
+        raise ConfigError(
+            f"The simulation would hold {events:,.0f} events and {polls:,.0f} polls; "
+            f"at most {MAX_SIMULATED:,} of each fit in memory. Simulate fewer days "
+            "or longer intervals, and scale the figures."
+        )
 
 
 def poll_label(interval_s: float) -> str:

@@ -241,7 +241,7 @@ class Receiver(_Model):
             except ValueError:
                 raise PydanticCustomError(
                     "cidr",
-                    "expected CIDR ranges such as 192.0.2.0/24, got {entry!r}",
+                    "expected CIDR ranges such as 192.0.2.0/24, got '{entry}'",
                     {"entry": entry},
                 ) from None
         return value

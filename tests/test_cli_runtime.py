@@ -220,8 +220,14 @@ def test_replay_quarantined_event_is_left_alone_and_says_why(tmp_path: Path) -> 
 
 @pytest.mark.parametrize(
     "args",
-    [(), ("--dead", "--id", "evt_1"), ("--since", "yesterday-ish")],
-    ids=["no-choice", "two-choices", "bad-time"],
+    [
+        (),
+        ("--dead", "--id", "evt_1"),
+        ("--since", "yesterday-ish"),
+        ("--since", "nan"),
+        ("--since", "inf"),
+    ],
+    ids=["no-choice", "two-choices", "bad-time", "nan", "inf"],
 )
 def test_replay_bad_choice_exits_2(seeded: Path, args: tuple[str, ...]) -> None:
     code, output = _invoke("replay", "--ledger", str(seeded), *args)

@@ -210,7 +210,7 @@ def test_sign_twilio_json_prints_the_url_to_post_to(body_file: Path) -> None:
         ),
         pytest.param(
             ["--secret-env", "HOOKLAB_TEST_SECRET", "--tolerance", "-1"],
-            "tolerance must be zero or more seconds",
+            "'--tolerance': -1.0 is not in the range",
             id="negative-tolerance",
         ),
     ],

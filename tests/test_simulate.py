@@ -232,3 +232,25 @@ def test_simulate_runs_on_a_real_series_of_times():
 
     assert summary.loc["poll 10 min", "p50_s"] == 0  # every event lands on a poll
     assert summary.loc["poll 10 min", "calls"] == 145
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"events_per_day": 1e9, "days": 1}, "at most 20,000,000"),
+        ({"events_per_day": 10, "days": 1, "backfill_s": 1e-6}, "at most 20,000,000"),
+        ({"events_per_day": math.inf, "days": 1}, "finite"),
+    ],
+    ids=["too-many-events", "too-many-polls", "infinite"],
+)
+def test_simulation_too_large_for_memory_is_refused_before_allocating(
+    options: dict[str, float], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        simulate(poll_intervals_s=[60], push=PushPolicy(), **options)
+
+
+def test_polling_faster_than_the_rate_limit_is_refused() -> None:
+    """The provider would refuse the extra calls; the simulation must not count them."""
+    with pytest.raises(ConfigError, match="Poll every 1000 s or less often"):
+        PollPolicy(60, rate_limit_per_s=0.001)

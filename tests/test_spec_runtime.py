@@ -105,6 +105,14 @@ def test_bad_runtime_field_names_line_and_field(
         _load(tmp_path, **changes)
 
 
+def test_bad_cidr_message_quotes_the_entry(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        _load(tmp_path, receiver={"allow": ["not-a-cidr"]})
+
+    assert "got 'not-a-cidr'" in str(caught.value)
+    assert "{entry" not in str(caught.value)
+
+
 def test_plan_from_engagement_serves_signed_apps_and_notes_the_rest(
     tmp_path: Path,
 ) -> None:

@@ -7,6 +7,7 @@ or input mistake (a bad option, an invalid engagement file).
 from __future__ import annotations
 
 import logging
+import math
 import sys
 from collections.abc import Callable
 from typing import TypeVar
@@ -88,3 +89,12 @@ def run_or_exit(work: Callable[[], T]) -> T:
     except HooklabError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+
+
+def finite(
+    ctx: click.Context, param: click.Parameter, value: float | None
+) -> float | None:
+    """Click callback: refuse nan and inf, which a FloatRange lets through."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value!r} is not a number this option can use.")
+    return value

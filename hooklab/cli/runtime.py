@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -335,9 +336,13 @@ def _process_now(ledger: SqliteLedger, chosen: list[EventState], run: Action) ->
 def _parse_time(text: str) -> float:
     """Unix seconds, or an ISO-8601 time (UTC when it names no offset)."""
     try:
-        return float(text)
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(seconds):  # nan would switch the filter off
+            raise ConfigError(f"--since {text!r} is not a time; give unix seconds.")
+        return seconds
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

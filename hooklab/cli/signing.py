@@ -15,7 +15,7 @@ from typing import Any, BinaryIO, TypeVar
 
 import click
 
-from hooklab.cli._app import main, run_or_exit
+from hooklab.cli._app import finite, main, run_or_exit
 from hooklab.errors import ConfigError
 from hooklab.signing import (
     PlainHmac,
@@ -78,7 +78,7 @@ _URL = click.option(
 _BODY = click.option(
     "--body-file",
     required=True,
-    type=click.File("rb"),
+    type=click.File("rb", lazy=True),  # opened only once every option is valid
     help="The raw body, byte for byte ('-' reads standard input).",
 )
 
@@ -151,8 +151,18 @@ def sign_command(
 )
 @_BODY
 @_URL
-@click.option("--now", type=float, help="Unix seconds to check the timestamp against.")
-@click.option("--tolerance", type=float, help="Seconds of clock skew to allow.")
+@click.option(
+    "--now",
+    type=click.FloatRange(min=0, max=1e11),
+    callback=finite,
+    help="Unix seconds to check the timestamp against.",
+)
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(min=0, max=1e9),
+    callback=finite,
+    help="Seconds of clock skew to allow.",
+)
 @_hmac_options
 def verify_command(
     scheme: str,

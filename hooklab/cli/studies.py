@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, TypeVar
 import click
 import pandas as pd
 
-from hooklab.cli._app import main, run_or_exit
+from hooklab.cli._app import finite, main, run_or_exit
 from hooklab.cli.pull import lab
 from hooklab.simulate import BUSINESS_HOURS, PushPolicy, simulate
 
@@ -31,6 +31,7 @@ _intervals_option = click.option(
     "--interval",
     "intervals_min",
     type=click.FloatRange(min=0, min_open=True),
+    callback=lambda ctx, param, values: tuple(finite(ctx, param, v) for v in values),
     multiple=True,
     default=(1.0, 5.0, 10.0, 15.0),
     show_default=True,
@@ -42,12 +43,14 @@ _intervals_option = click.option(
 @click.option(
     "--events-per-day",
     type=click.FloatRange(min=0, min_open=True),
+    callback=finite,
     required=True,
     help="Average events a day.",
 )
 @click.option(
     "--days",
     type=click.FloatRange(min=0, min_open=True),
+    callback=finite,
     default=7.0,
     show_default=True,
     help="How long to simulate.",
@@ -57,6 +60,7 @@ _intervals_option = click.option(
     "--backfill",
     "backfill_min",
     type=click.FloatRange(min=0, min_open=True),
+    callback=finite,
     default=60.0,
     show_default=True,
     help="Backfill interval of the hybrid method, in minutes.",
@@ -64,6 +68,7 @@ _intervals_option = click.option(
 @click.option(
     "--failure-rate",
     type=click.FloatRange(0, 1),
+    callback=finite,
     default=0.01,
     show_default=True,
     help="Share of webhook attempts that fail.",
@@ -72,13 +77,14 @@ _intervals_option = click.option(
     "--latency",
     "latency_s",
     type=click.FloatRange(min=0),
+    callback=finite,
     default=0.2,
     show_default=True,
     help="Median webhook delivery latency, seconds.",
 )
 @click.option(
     "--page-size",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=100_000),
     default=100,
     show_default=True,
     help="Events per API page.",
@@ -86,6 +92,7 @@ _intervals_option = click.option(
 @click.option(
     "--rate-limit",
     type=click.FloatRange(min=0, min_open=True),
+    callback=finite,
     help="API requests a second the provider allows.",
 )
 @click.option(
@@ -95,7 +102,13 @@ _intervals_option = click.option(
     show_default=True,
     help="Arrivals flat, or shaped by hour and weekday.",
 )
-@click.option("--seed", type=int, default=7, show_default=True, help="Random seed.")
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0, max=2**32 - 1),
+    default=7,
+    show_default=True,
+    help="Random seed.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def simulate_command(
     events_per_day: float,
@@ -201,6 +214,7 @@ def lab_push(events: int, seed: int, as_json: bool) -> None:
     default=600.0,
     show_default=True,
     type=click.FloatRange(min=1),
+    callback=finite,
     help="Simulated seconds per real second (600: 10 minutes take 1 s).",
 )
 @click.option("--seed", default=7, show_default=True, help="Random seed.")
