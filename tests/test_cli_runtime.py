@@ -339,3 +339,20 @@ def test_ledger_stats_reads_while_a_writer_holds_the_ledger(seeded: Path) -> Non
 
     assert code == 0, output
     assert json.loads(output)["dead"] == 1
+
+
+def test_ledger_list_escapes_what_a_sender_put_in_ids_and_types(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    hostile_id = "evt_\x1b[2J\x1b]0;title\x07\tnext\nline\u202eevil"
+    with SqliteLedger(path) as ledger:
+        ledger.record_many(
+            [Incoming("shop", hostile_id, "charge.\x1b[31mx", b"{}", {})]
+        )
+
+    code, output = _invoke("ledger", "list", "--ledger", str(path))
+
+    assert code == 0
+    [row] = output.splitlines()  # the newline did not split the row
+    assert len(row.split("\t")) == 8  # nor the tab add a column
+    assert "\x1b" not in output and "\x07" not in output and "\u202e" not in output
+    assert "evt_\\x1b[2J\\x1b]0;title\\x07\\tnext\\nline\\u202eevil" in row

@@ -425,7 +425,21 @@ def _row(event: EventState) -> str:
         _utc(event.updated_at),
         event.last_error or event.note or "",
     ]
-    return "\t".join(fields)
+    return "\t".join(_printable(field) for field in fields)
+
+
+def _printable(text: str) -> str:
+    """``text`` with control and format characters escaped (\\x1b, \\n, \\u202e).
+
+    Ids and types come from senders: an escape sequence must not reach the
+    terminal, and a tab or newline must not split a row.
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
 
 
 def _utc(moment: float) -> str:
