@@ -21,6 +21,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -31,6 +32,7 @@ __all__ = [
     "Event",
     "ForwardError",
     "forward",
+    "header_safe",
     "load_action",
     "record",
 ]
@@ -101,15 +103,26 @@ def record(event: Event) -> None:
     )
 
 
+def header_safe(text: str) -> str:
+    """``text`` as an HTTP header value: printable ASCII as it is, anything else
+    percent-encoded as UTF-8 (RFC 3986), so "evt_é" travels as "evt_%C3%A9".
+
+    A "%" is encoded too, so two different ids never travel as the same key.
+    """
+    if text.isascii() and text.isprintable() and "%" not in text:
+        return text
+    return quote(text, safe="".join(chr(c) for c in range(0x21, 0x7F) if c != 0x25))
+
+
 def forward(
     event: Event, url: str, *, client: httpx.Client | None = None
 ) -> httpx.Response:
     """POST the event's raw body to ``url``; raise ForwardError unless 2xx."""
     headers = {
         "content-type": event.headers.get("content-type", "application/json"),
-        "idempotency-key": event.idempotency_key,
-        "x-hooklab-source": event.source,
-        "x-hooklab-event-id": event.event_id,
+        "idempotency-key": header_safe(event.idempotency_key),
+        "x-hooklab-source": header_safe(event.source),
+        "x-hooklab-event-id": header_safe(event.event_id),
     }
 
     try:

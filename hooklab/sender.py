@@ -179,14 +179,21 @@ async def deliver(
     ``extra_headers`` are sent too; the fresh signature headers win over any of
     them with the same name.
     """
-    headers = httpx.Headers({"content-type": "application/json"})
-    headers.update(extra_headers or {})
-    headers.update(sign(scheme, secret, body, timestamp=timestamp, msg_id=msg_id))
     started_at = time.time()
-
     try:
+        headers = httpx.Headers({"content-type": "application/json"})
+        headers.update(extra_headers or {})
+        headers.update(sign(scheme, secret, body, timestamp=timestamp, msg_id=msg_id))
         response = await client.post(
             url, content=body, headers=headers, timeout=timeout
+        )
+    except UnicodeEncodeError:
+        # HTTP header values are ASCII: an id such as "evt_é" cannot be sent as
+        # the delivery id the signature covers, so this one delivery fails.
+        error = "The delivery id holds characters an HTTP header cannot carry."
+        logger.warning("webhook.failed", extra={"msg_id": msg_id, "error": error})
+        return Attempt(
+            msg_id, url, started_at, time.time(), None, error, attempt, trigger
         )
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"

@@ -112,6 +112,29 @@ def test_backfill_user_mistake_exits_2_with_message(
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("replace", "message"),
+    [
+        (("--api", "ftp://127.0.0.1/x"), "Invalid value for '--api'"),
+        (("--api", "http://[::1"), "Invalid value for '--api'"),
+        (("--source", ""), "Invalid value for '--source': must not be empty"),
+        (("--since", "nan"), "--since 'nan' is not a time"),
+    ],
+    ids=["ftp", "broken-host", "empty-source", "nan-since"],
+)
+def test_backfill_unusable_option_exits_2_before_any_request(
+    replace: tuple[str, str], message: str, tmp_path: Path
+) -> None:
+    args = _oauth_args("http://127.0.0.1:9", tmp_path / "l.db")
+    args[args.index(replace[0]) + 1] = replace[1]
+
+    result = _run(*args, env={"SHOP_CLIENT_SECRET": "x"})
+
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert not (tmp_path / "l.db").exists()
+
+
 def test_backfill_wrong_client_secret_exits_1_naming_the_endpoint(
     api: tuple[MockProvider, str], tmp_path: Path
 ) -> None:

@@ -262,6 +262,51 @@ def test_replay_to_staging_redelivers_signed_afresh(
     assert SECRET not in output
 
 
+def test_replay_to_goes_on_past_an_id_no_header_can_carry(tmp_path: Path) -> None:
+    """One event whose id is not ASCII fails on its own; the others are delivered."""
+    path = tmp_path / "ledger.db"
+    with SqliteLedger(path) as ledger:
+        ledger.record_many(
+            [
+                Incoming("shop", "evt_\u00e9t\u00e9", "order.created", b"{}", {}),
+                Incoming("shop", "evt_plain", "order.created", b"{}", {}),
+            ]
+        )
+
+    with SqliteLedger(tmp_path / "staging.db") as staging:
+        sources = {"shop": Source("shop", Verifier("standard-webhooks", SECRET))}
+        with serve_in_thread(create_app(sources, staging)) as server:
+            code, output = _invoke(
+                "replay", "--ledger", str(path), "--since", "0",
+                "--to", f"{server.url}/hooks/shop", "--secret-env", "STAGING_SECRET",
+                env={"STAGING_SECRET": SECRET},
+            )  # fmt: skip
+        received = [d.event_id for d in staging.deliveries()]
+
+    assert code == 1
+    assert "Re-delivered 1 of 2" in output
+    assert "characters an HTTP header cannot carry" in output
+    assert received == ["evt_plain"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:99999/x", "http://[::1", "ftp://127.0.0.1/x", "127.0.0.1:8000"],
+)
+def test_replay_to_a_url_that_cannot_be_used_exits_2_naming_it(
+    seeded: Path, url: str
+) -> None:
+    code, output = _invoke(
+        "replay", "--ledger", str(seeded), "--dead", "--to", url,
+        "--secret-env", "STAGING_SECRET", env={"STAGING_SECRET": SECRET},
+    )  # fmt: skip
+
+    assert code == 2, output
+    assert "Invalid value for '--to'" in output
+    with SqliteLedger(seeded) as ledger:
+        assert ledger.stats()["dead"] == 1
+
+
 def test_replay_to_without_secret_env_exits_2(seeded: Path) -> None:
     code, output = _invoke(
         "replay", "--ledger", str(seeded), "--dead", "--to", "http://127.0.0.1:9/x"

@@ -98,3 +98,33 @@ def finite(
     if value is not None and not math.isfinite(value):
         raise click.BadParameter(f"{value!r} is not a number this option can use.")
     return value
+
+
+def http_url(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> str | None:
+    """Click callback: an http(s) URL with a host and a usable port."""
+    if value is None:
+        return None
+    import httpx
+
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL as exc:
+        raise click.BadParameter(f"{value!r} is not a URL ({exc}).") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise click.BadParameter(
+            f"{value!r} is not an http:// or https:// URL with a host."
+        )
+    if url.port is not None and not 0 < url.port < 65536:
+        raise click.BadParameter(f"{value!r} names port {url.port}; ports are 1-65535.")
+    return value
+
+
+def non_empty(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> str | None:
+    """Click callback: refuse an empty or blank value."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("must not be empty.")
+    return value

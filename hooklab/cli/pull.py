@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from hooklab.cli._app import main, run_or_exit
+from hooklab.cli._app import http_url, main, non_empty, run_or_exit
 from hooklab.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -29,10 +29,18 @@ if TYPE_CHECKING:
     type=click.Path(dir_okay=False),
     help="The ledger file the receiver writes to; created if missing.",
 )
-@click.option("--api", "base_url", required=True, metavar="URL", help="API base URL.")
+@click.option(
+    "--api",
+    "base_url",
+    required=True,
+    metavar="URL",
+    callback=http_url,
+    help="API base URL.",
+)
 @click.option(
     "--source",
     required=True,
+    callback=non_empty,
     help="The receiver's name for this provider (NAME in POST /hooks/NAME).",
 )
 @click.option(

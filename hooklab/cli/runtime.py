@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from hooklab.cli._app import configure_logging, main, run_or_exit
+from hooklab.cli._app import configure_logging, http_url, main, run_or_exit
 from hooklab.errors import ConfigError
 from hooklab.ledger import STATUSES, EventState, SqliteLedger, check_ledger_file
 
@@ -191,6 +191,7 @@ def _plan(
     "--to",
     "url",
     metavar="URL",
+    callback=http_url,
     help="Re-deliver the stored bodies to URL, signed afresh, instead of requeueing.",
 )
 @click.option(
