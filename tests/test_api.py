@@ -170,3 +170,25 @@ def test_iter_pages_against_mock_provider_walks_every_event() -> None:
 
     assert [len(page) for page in pages] == [3, 3, 1]
     assert provider.api_calls == 3
+
+
+def test_iter_pages_stops_an_api_whose_pagination_loops() -> None:
+    """A real server that says has_more with the same last id on every page."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    served: list[str] = []
+
+    async def events(request: Request) -> JSONResponse:
+        served.append(str(request.query_params))
+        return JSONResponse({"data": [{"id": "evt_1"}], "has_more": True})
+
+    app = Starlette(routes=[Route("/events", events)])
+    with serve_in_thread(app) as server, Client(server.url) as client:
+        pages = client.iter_pages("/events")
+        with pytest.raises(ApiError, match="pagination loops"):
+            list(pages)
+
+    assert len(served) == 2  # the first page, and its repeat: then it stopped

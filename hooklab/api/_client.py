@@ -25,7 +25,7 @@ from hooklab.api._core import (
     _Verdict,
 )
 from hooklab.api._limits import RetryPolicy
-from hooklab.api._pagination import Cursor, Page, Paginator, json_body
+from hooklab.api._pagination import Cursor, Page, Paginator, broken_page, json_body
 
 __all__ = ["AsyncClient", "Client"]
 
@@ -150,8 +150,11 @@ class Client(_Core):
         page: Page | None = None
         request: httpx.Request | None = None
 
+        read: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+        response: httpx.Response | None = None
         while page is None or not page.last:
             call = self._page_call(page, first, request)
+            _refuse_loop(read, call, response)
             response = self._send(call)
             request = response.request
             page = paginator.read(response, call.params)
@@ -328,8 +331,11 @@ class AsyncClient(_Core):
         page: Page | None = None
         request: httpx.Request | None = None
 
+        read: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+        response: httpx.Response | None = None
         while page is None or not page.last:
             call = self._page_call(page, first, request)
+            _refuse_loop(read, call, response)
             response = await self._send(call)
             request = response.request
             page = paginator.read(response, call.params)
@@ -427,6 +433,20 @@ async def _atimed(
     except httpx.TransportError as exc:
         response, error = None, exc
     return _Exchange(request, response, error, started, clock() - started, queued)
+
+
+def _refuse_loop(
+    read: set[tuple[str, tuple[tuple[str, str], ...]]],
+    call: _Call,
+    previous: httpx.Response | None,
+) -> None:
+    """Stop a walk whose next page is one it has read already: the API loops."""
+    page = (call.url, tuple(sorted(call.params.items())))
+    if page in read and previous is not None:
+        raise broken_page(
+            previous, "its next page is one already read, so the pagination loops"
+        )
+    read.add(page)
 
 
 def _resume(

@@ -33,6 +33,7 @@ __all__ = [
     "Page",
     "PageNumber",
     "Paginator",
+    "broken_page",
     "json_body",
     "parse_link_header",
 ]
@@ -93,13 +94,13 @@ class Cursor:
         items = _items(body, self.items, response)
         more = _field(body, self.has_more, response)
         if not isinstance(more, bool):
-            raise _broken(response, f'"{self.has_more}" is not true or false')
+            raise broken_page(response, f'"{self.has_more}" is not true or false')
         if not more:
             return Page(items)
 
         last = items[-1].get(self.id_field) if items else None
         if not isinstance(last, str | int) or isinstance(last, bool) or last == "":
-            raise _broken(
+            raise broken_page(
                 response,
                 f'it says "{self.has_more}": true but its last item has no '
                 f'"{self.id_field}" to continue from',
@@ -135,7 +136,7 @@ class NextLink:
             return Page(items)
 
         if not isinstance(link, str):
-            raise _broken(response, f'"{self.next}" is not a URL')
+            raise broken_page(response, f'"{self.next}" is not a URL')
         return Page(items, next_url=str(response.request.url.join(link)))
 
 
@@ -224,7 +225,7 @@ class Offset:
             return False
         total = _field(body, self.total, response)
         if not isinstance(total, int) or isinstance(total, bool):
-            raise _broken(response, f'"{self.total}" is not a whole number')
+            raise broken_page(response, f'"{self.total}" is not a whole number')
         return reached >= total
 
 
@@ -264,20 +265,20 @@ def json_body(response: httpx.Response) -> Any:
     """The decoded JSON body, or ApiResponseError saying what came instead."""
     kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "text/html":
-        raise _broken(
+        raise broken_page(
             response, "it is an HTML page, not JSON (an error page?)", walk=False
         )
 
     try:
         return response.json()
     except ValueError:
-        raise _broken(response, "its body is not valid JSON", walk=False) from None
+        raise broken_page(response, "its body is not valid JSON", walk=False) from None
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any]:
     body = json_body(response)
     if not isinstance(body, dict):
-        raise _broken(response, "its body is not a JSON object")
+        raise broken_page(response, "its body is not a JSON object")
     return body
 
 
@@ -286,9 +287,9 @@ def _items(body: Any, path: str | None, response: httpx.Response) -> list[Any]:
     found = body if path is None else _field(body, path, response)
     where_said = "the body" if path is None else f'"{path}"'
     if not isinstance(found, list):
-        raise _broken(response, f"{where_said} is not a list")
+        raise broken_page(response, f"{where_said} is not a list")
     if not all(isinstance(item, dict) for item in found):
-        raise _broken(response, f"{where_said} holds something other than objects")
+        raise broken_page(response, f"{where_said} holds something other than objects")
     return found
 
 
@@ -296,7 +297,7 @@ def _field(body: Any, path: str, response: httpx.Response) -> Any:
     """The value at a dotted path, or ApiResponseError naming the missing field."""
     value = _dig(body, path, missing=_MISSING)
     if value is _MISSING:
-        raise _broken(response, f'its envelope has no "{path}" field')
+        raise broken_page(response, f'its envelope has no "{path}" field')
     return value
 
 
@@ -317,9 +318,10 @@ def _int_param(params: Mapping[str, str], name: str, default: int) -> int:
     return int(text) if text.lstrip("-").isdigit() else default
 
 
-def _broken(
+def broken_page(
     response: httpx.Response, what: str, *, walk: bool = True
 ) -> ApiResponseError:
+    """The error for a page that breaks its style's promise (``what`` says how)."""
     request = response.request
     stopped = (
         "; the walk stopped there rather than end as if the list were complete"
