@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from hooklab.errors import ConfigError
 from hooklab.providers import ProviderPreset
 from hooklab.signing import sign
+from hooklab.signing.twilio import url_with_body_hash
 
 __all__ = [
     "Attempt",
@@ -177,13 +178,18 @@ async def deliver(
     """Sign ``body`` with ``scheme`` and POST it to ``url`` once.
 
     ``extra_headers`` are sent too; the fresh signature headers win over any of
-    them with the same name.
+    them with the same name. Schemes that sign the URL sign ``url`` (twilio-json
+    posts to it with the body's bodySHA256 parameter added, as Twilio does).
     """
     started_at = time.time()
+    if scheme == "twilio-json":
+        url = url_with_body_hash(url, body)
     try:
         headers = httpx.Headers({"content-type": "application/json"})
         headers.update(extra_headers or {})
-        headers.update(sign(scheme, secret, body, timestamp=timestamp, msg_id=msg_id))
+        headers.update(
+            sign(scheme, secret, body, timestamp=timestamp, msg_id=msg_id, url=url)
+        )
         response = await client.post(
             url, content=body, headers=headers, timeout=timeout
         )

@@ -249,3 +249,29 @@ def test_signing_help_teaches_with_examples(command: str) -> None:
     assert result.exit_code == 0
     assert f"hooklab {command} --scheme" in result.output
     assert "--secret-env VAR" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--msg-id", "a\nb: c"], "'--msg-id': must be printable ASCII"),
+        (
+            ["--scheme", "hmac", "--hmac-header", ""],
+            "'--hmac-header': must not be empty",
+        ),
+    ],
+    ids=["header-injection", "empty-hmac-header"],
+)
+def test_sign_refuses_values_that_break_the_headers_it_prints(
+    body_file: Path, args: list[str], message: str
+) -> None:
+    scheme = [] if "--scheme" in args else ["--scheme", "github"]
+    result = CliRunner().invoke(
+        main,
+        ["sign", *scheme, "--secret-env", "HOOKLAB_TEST_SECRET", "--body-file",
+         str(body_file), *args],
+        env={"HOOKLAB_TEST_SECRET": "s3cret"},
+    )  # fmt: skip
+
+    assert result.exit_code == 2
+    assert message in result.stderr

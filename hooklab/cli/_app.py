@@ -128,3 +128,14 @@ def non_empty(
     if value is not None and not value.strip():
         raise click.BadParameter("must not be empty.")
     return value
+
+
+def header_value(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> str | None:
+    """Click callback: text that fits in one HTTP header line (printable ASCII)."""
+    if value is not None and not (value.isascii() and value.isprintable()):
+        raise click.BadParameter(
+            "must be printable ASCII, as an HTTP header value is (no line breaks)."
+        )
+    return value

@@ -15,7 +15,7 @@ from typing import Any, BinaryIO, TypeVar
 
 import click
 
-from hooklab.cli._app import finite, main, run_or_exit
+from hooklab.cli._app import finite, header_value, main, non_empty, run_or_exit
 from hooklab.errors import ConfigError
 from hooklab.signing import (
     PlainHmac,
@@ -40,6 +40,7 @@ def _hmac_options(command: F) -> F:
     options = [
         click.option(
             "--hmac-header",
+            callback=non_empty,
             help="With --scheme hmac: the signature header.  [default: X-Signature]",
         ),
         click.option(
@@ -95,7 +96,11 @@ _BODY = click.option(
 @_BODY
 @_URL
 @click.option("--timestamp", type=int, help="Unix seconds to sign at.  [default: now]")
-@click.option("--msg-id", help="Delivery id, for schemes whose headers carry one.")
+@click.option(
+    "--msg-id",
+    callback=header_value,
+    help="Delivery id, for schemes whose headers carry one.",
+)
 @_hmac_options
 def sign_command(
     scheme: str,
