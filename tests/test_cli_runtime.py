@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -420,3 +422,17 @@ def test_ledger_list_escapes_what_a_sender_put_in_ids_and_types(tmp_path: Path) 
     assert len(row.split("\t")) == 8  # nor the tab add a column
     assert "\x1b" not in output and "\x07" not in output and "\u202e" not in output
     assert "evt_\\x1b[2J\\x1b]0;title\\x07\\tnext\\nline\\u202eevil" in row
+
+
+def test_warnings_reach_stderr_with_their_fields(seeded: Path) -> None:
+    """A failing action is retried; the warning says which event, not just a name."""
+    hooklab = Path(sys.executable).with_name("hooklab")  # as a user runs it
+    args = ["replay", "--ledger", str(seeded), "--dead", "--action", "json:loads"]
+    result = subprocess.run(
+        [str(hooklab), *args], capture_output=True, text=True, timeout=60, check=False
+    )
+
+    assert result.returncode == 0, result.stderr
+    retry = next(line for line in result.stderr.splitlines() if "event." in line)
+    assert retry.startswith("WARNING hooklab.processing event.")
+    assert "event_id=evt_1" in retry

@@ -92,6 +92,7 @@ def _simulate_into(
     schedule: Schedule,
     *,
     faults: Faults | None = None,
+    concurrency: int = 8,
     **endpoint: Any,
 ) -> tuple[list[Attempt], list[Delivery]]:
     """Run ``simulate`` against a real receiver behind a FaultyEndpoint."""
@@ -110,6 +111,7 @@ def _simulate_into(
                     schedule=schedule,
                     faults=faults,
                     time_scale=FAST,
+                    concurrency=concurrency,
                 )
             )
         return attempts, ledger.deliveries()
@@ -192,8 +194,14 @@ def test_simulate_reorder_window_shuffles_first_attempts(tmp_path: Path) -> None
     schedule = Schedule((), response_timeout_s=5)
     events = _events(20)
 
+    # One at a time, so the store's order is the send order: with several in
+    # flight, a slow first-window delivery could land after a second-window one.
     attempts, stored = _simulate_into(
-        tmp_path, events, schedule, faults=Faults(reorder_window=10, seed=1)
+        tmp_path,
+        events,
+        schedule,
+        faults=Faults(reorder_window=10, seed=1),
+        concurrency=1,
     )
 
     sent = [d.event_id for d in stored]

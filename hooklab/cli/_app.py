@@ -10,7 +10,7 @@ import logging
 import math
 import sys
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 
@@ -34,9 +34,14 @@ def main(verbose: bool) -> None:
     (Acme Shop) and prints where the report is. Copy templates/engagement.yaml to
     describe your own client, check it with `hooklab check FILE`, then audit it.
     """
-    if verbose:
-        configure_logging(logging.INFO, "%(levelname)s %(name)s %(message)s")
-    else:
+    # Warnings (a retry, a refused delivery) always reach stderr with their fields;
+    # -v adds what hooklab does.
+    configure_logging(
+        logging.INFO if verbose else logging.WARNING,
+        "%(levelname)s %(name)s %(message)s",
+        exactly=True,
+    )
+    if not verbose:
         # papermill warns about every parameter a chapter does not declare; a chapter
         # may ignore some of the audit's parameters, so keep the progress lines clean.
         logging.getLogger("papermill").setLevel(logging.ERROR)
@@ -69,14 +74,36 @@ def _field_text(value: object) -> str:
     return text if text and plain else repr(text)
 
 
-def configure_logging(level: int, layout: str) -> None:
-    """Log to stderr at ``level`` with ``layout`` and each record's fields."""
-    if logging.getLogger().handlers:  # configured already (-v, or a host program)
-        logging.getLogger().setLevel(min(level, logging.getLogger().level))
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of each record."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def configure_logging(level: int, layout: str, *, exactly: bool = False) -> None:
+    """Log to stderr with ``layout`` and each record's fields, at ``level``.
+
+    ``exactly`` sets the level (each command starts so); otherwise it is only ever
+    lowered, so a command adjusting the layout keeps -v. A host program's own
+    logging is left as it is.
+    """
+    root = logging.getLogger()
+    ours = [h for h in root.handlers if isinstance(h, _StderrHandler)]
+    if root.handlers and not ours:
+        root.setLevel(min(level, root.level or level))
         return
-    handler = logging.StreamHandler()
-    handler.setFormatter(FieldsFormatter(layout))
-    logging.basicConfig(level=level, handlers=[handler])
+    if not ours:
+        ours = [_StderrHandler()]
+        root.addHandler(ours[0])
+        exactly = True
+    ours[0].setFormatter(FieldsFormatter(layout))
+    root.setLevel(level if exactly else min(level, root.level))
 
 
 def run_or_exit(work: Callable[[], T]) -> T:

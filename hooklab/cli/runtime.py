@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
+import sys
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -408,11 +410,11 @@ def list_events(ledger_path: str, status: str | None, as_json: bool) -> None:
         with SqliteLedger(ledger_path, read_only=True) as opened:
             return opened.events(status=status)  # type: ignore[arg-type]
 
-    for event in run_or_exit(read):
-        if as_json:
-            click.echo(json.dumps(asdict(event)))
-        else:
-            click.echo(_row(event))
+    try:
+        for event in run_or_exit(read):
+            click.echo(json.dumps(asdict(event)) if as_json else _row(event))
+    except BrokenPipeError:  # `| head` has read enough: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _row(event: EventState) -> str:
