@@ -395,9 +395,20 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+#: The largest engagement file read; a real one is a few kilobytes.
+MAX_ENGAGEMENT_BYTES = 1_000_000
+
+
 def _read_text(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:  # bounded: /dev/zero must not fill memory
+            data = stream.read(MAX_ENGAGEMENT_BYTES + 1)
+        if len(data) > MAX_ENGAGEMENT_BYTES:
+            raise ConfigError(
+                f"{path}: larger than {MAX_ENGAGEMENT_BYTES:,} bytes; an engagement "
+                "file is a few kilobytes of YAML. Is this the right file?"
+            )
+        return data.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such engagement file.") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -345,3 +345,12 @@ def test_a_list_used_as_a_key_is_a_config_error(tmp_path):
 
     with pytest.raises(ConfigError, match=r"line 2, column 3: found unhashable key"):
         load_engagement(path)
+
+
+def test_engagement_file_too_large_is_refused_after_a_bounded_read(tmp_path):
+    """A 50 MB file, or /dev/zero, is not read whole into memory."""
+    path = tmp_path / "huge.yaml"
+    path.write_text("client:\n  name: " + "x" * 2_000_000 + "\n")
+
+    with pytest.raises(ConfigError, match="larger than 1,000,000 bytes"):
+        load_engagement(path)
