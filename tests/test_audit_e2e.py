@@ -99,6 +99,7 @@ def test_report_has_every_chapter_figures_and_no_errors(audit):
     cut = re.findall(r"<td[^>]*>([^<]*\.\.\.)</td>", page)
     assert cut == []  # no cell cut short by pandas' 50-character display limit
     assert "Run headlessly" not in page  # a notebook reader's hint, not a client's
+    assert "Running on" not in page  # nor is the line that says what a chapter read
     assert 'href="#03_lab-' in page  # table of contents reaches into chapters
 
 
