@@ -199,7 +199,8 @@ def run_service(
     workers: int = 2,
     announce: Callable[[str], None] = print,
 ) -> None:
-    """Serve ``plan`` until stopped; ``announce`` hears the URL once it listens."""
+    """Serve ``plan`` until stopped; ``announce`` hears the URL and routes once it
+    listens."""
     sock = _listen(host, port)
     metrics = Metrics()
 
@@ -219,7 +220,13 @@ def run_service(
             on_commit=processor.wake,
         )
         bound_host, bound_port = sock.getsockname()[:2]
-        announce(f"listening on http://{_url_host(bound_host)}:{bound_port}")
+        base = f"http://{_url_host(bound_host)}:{bound_port}"
+        routes = [
+            f"  POST {base}/hooks/{name} ({source.verifier.scheme})"
+            for name, source in sorted(plan.sources.items())
+        ]
+        routes.append(f"  GET {base}/healthz and {base}/metrics; ledger {ledger_path}")
+        announce("\n".join([f"listening on {base}", *routes]))  # one write
 
         processor.start(workers)
         try:

@@ -124,6 +124,8 @@ def test_serve_killed_mid_load_keeps_every_ack_and_reruns_only_mid_processing(
 
     with _serve(path, effects, tmp_path / "first.log") as first:
         port = _port(tmp_path / "first.log", first)
+        started = (tmp_path / "first.log").read_text()
+        assert f"POST http://127.0.0.1:{port}/hooks/shop ({SCHEME})" in started
         result = asyncio.run(_load_then_kill(port, requests, first, effects))
         assert first.wait(timeout=10) == -signal.SIGKILL
 
