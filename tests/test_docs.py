@@ -60,6 +60,16 @@ def test_sample_payload_is_the_first_pushed_trigger_with_people_redacted(example
     assert "[redacted" in text
 
 
+def test_sample_payload_is_in_the_clients_currency(example):
+    client = example.client.model_copy(update={"currency": "EUR"})
+
+    sample = _sample_json(
+        document_for(example.model_copy(update={"client": client}), None, seed=1)
+    )
+
+    assert sample["currency"] == "EUR"
+
+
 def test_document_is_the_same_for_the_same_seed(example):
     first = document_for(example, None, seed=3).split("\n", 4)[-1]
     again = document_for(example, None, seed=3).split("\n", 4)[-1]

@@ -132,7 +132,12 @@ def document_for(
     recommendations = recommend(engagement)
     pushed = [rec for rec in recommendations if rec.method != "pull"]
     trigger = (pushed or recommendations)[0].trigger
-    sample = make_payload(trigger, random.Random(seed), event_id="evt_sample")
+    sample = make_payload(
+        trigger,
+        random.Random(seed),
+        event_id="evt_sample",
+        currency=engagement.client.currency,
+    )
     return integration_document(
         engagement,
         recommendations,

@@ -31,12 +31,24 @@ _PRODUCTS = [
 _BASE_TIME = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-def make_payload(event_type: str, rng: random.Random, *, event_id: str) -> Payload:
-    """Return a body for ``event_type``; unknown types get a generic envelope."""
+def make_payload(
+    event_type: str, rng: random.Random, *, event_id: str, currency: str = "USD"
+) -> Payload:
+    """Return a body for ``event_type``; unknown types get a generic envelope.
+
+    Amounts are in ``currency``, written the provider's way: upper case in a
+    Shopify-style order, lower case in a Stripe-style event.
+    """
     builder = _BUILDERS.get(event_type)
     if builder is None:
         return {"type": event_type, "id": event_id, "data": {}}
-    return builder(event_type, rng, event_id)
+    payload = builder(event_type, rng, event_id)
+    if "currency" in payload:
+        payload["currency"] = currency.upper()
+    stripe_object = payload.get("data", {}).get("object")
+    if isinstance(stripe_object, dict) and "currency" in stripe_object:
+        stripe_object["currency"] = currency.lower()
+    return payload
 
 
 def wrap_standard_webhooks(
