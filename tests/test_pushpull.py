@@ -105,3 +105,16 @@ def test_quota_covers_platform_plans_and_today_for_each_poller(example, study):
     # Two shop workflows each poll their own resource: 2 * 144 calls at 10 min.
     assert table.loc["10 min", "calls_per_day"] == 288
     assert table.loc["1 min", "share_of_rate_limit"] == pytest.approx(2880 / 172_800)
+
+
+def test_hybrid_backfills_as_often_as_the_scope_chapter_recommends(example, study):
+    from hooklab.studies.scope import recommend
+
+    [interval] = {
+        rec.interval_s
+        for rec in recommend(example)
+        if rec.method == "hybrid" and rec.source == study.app.id
+    }
+
+    hybrid = [name for name in study.summary.index if name.startswith("hybrid")]
+    assert hybrid == [f"hybrid ({interval / 60:g} min)"]

@@ -41,6 +41,7 @@ from hooklab.studies.outage import (
     outage_impact,
     polling_quota,
 )
+from hooklab.studies.scope import recommend
 
 __all__ = [
     "ScaleStudy",
@@ -175,8 +176,16 @@ def scale_study(
     for interval in sorted({*_INTERVALS_S, *today}):
         policy = PollPolicy(interval, rate_limit_per_s=rate)
         outcomes[poll_label(interval)] = simulate_poll(arrivals, policy, days * DAY_S)
-    backfill = PollPolicy(3600.0, rate_limit_per_s=rate)
-    outcomes["hybrid (60 min)"] = simulate_hybrid(
+    # The backfill the scope chapter recommends for this source's hybrid
+    # workflows (the most frequent of them), or hourly when none is hybrid.
+    backfills = [
+        rec.interval_s
+        for rec in recommend(engagement)
+        if rec.method == "hybrid" and rec.source == app.id and rec.interval_s
+    ]
+    backfill = PollPolicy(min(backfills, default=3600.0), rate_limit_per_s=rate)
+    label = poll_label(backfill.interval_s).removeprefix("poll ")
+    outcomes[f"hybrid ({label})"] = simulate_hybrid(
         arrivals, outcomes["push"], backfill, days * DAY_S
     )
 
