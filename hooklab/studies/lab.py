@@ -89,8 +89,9 @@ class LabResult:
 
     ``records`` has one row per first detection: event_id, event_type, method (how
     it was detected), created_at, detected_at and latency_s in real-world time, and
-    calls, what detecting it cost (webhook requests for push; for a poller, the API
-    calls made since its last finding poll, shared among the events it found).
+    calls, the API calls detecting it cost: none for push (webhooks count against
+    no API limit, as in ``hooklab.simulate``); for a poller, the calls made since
+    its last finding poll, shared among the events it found.
     ``summary`` is indexed by method.
     """
 
@@ -364,7 +365,7 @@ def run_lab(
     logger.info("lab.finished", extra={"wall_seconds": wall})
 
     records = _records(created, deliveries, polls, scale)
-    summary = _summary(records, events, deliveries, polls, attempts)
+    summary = _summary(records, events, deliveries, polls)
     return LabResult(
         records,
         summary,
@@ -584,7 +585,7 @@ def _records(
             events[d.event_id],
             PUSH,
             d.received_at - events[d.event_id]["created"],
-            calls=1 + d.repeats,  # webhook requests the event cost, not API calls
+            calls=0,  # a webhook costs the client no API call
         )
         for d in deliveries
         if d.event_id in events
@@ -634,11 +635,10 @@ def _summary(
     events: int,
     deliveries: list[Delivery],
     polls: list[_PollLog],
-    attempts: int,
 ) -> pd.DataFrame:
-    """Latency percentiles, request cost and completeness per method."""
+    """Latency percentiles, API-call cost and completeness per method."""
     push_dupes = sum(1 for d in deliveries if d.repeats)
-    rows = {PUSH: _method_stats(records, PUSH, events, attempts, math.nan, push_dupes)}
+    rows = {PUSH: _method_stats(records, PUSH, events, 0, math.nan, push_dupes)}
     for log in polls:
         empty_share = log.empty_polls / log.polls if log.polls else math.nan
         rows[log.label] = _method_stats(
