@@ -55,7 +55,9 @@ def test_table_and_plot_show_every_step(example):
 
     ax = plot_checklist(rows).axes[0]
     assert len([p for p in ax.patches if p.get_width() == 1]) == 7
-    assert ax.get_title() == "Onboarding checklist (7 steps)"
+    assert ax.get_title() == "Onboarding checklist (7 steps), coloured by status"
+    legend = ax.get_legend()
+    assert legend.get_bbox_to_anchor().x0 > ax.get_window_extent().x1 - 1  # beside
 
 
 def test_findings_agree_in_number(example):

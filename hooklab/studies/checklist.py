@@ -83,9 +83,10 @@ def plot_checklist(rows: Sequence[ChecklistRow]) -> Figure:
     for status in _STATUS_ORDER:
         ax.bar(0, 0, color=_STATUS_COLOURS[status], label=status.replace("_", " "))
     ax.set_xticks([])
-    ax.set_xlabel("status of each onboarding step")
-    ax.set_title("Onboarding checklist (7 steps)")
-    ax.legend(loc="lower right", fontsize="small")
+    ax.set_xlim(0, 1)
+    ax.set_title(f"Onboarding checklist ({len(rows)} steps), coloured by status")
+    # Beside the bars, not over them: every bar spans the whole width.
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
     return fig
 
 
