@@ -309,7 +309,8 @@ def _polling_line(result: LabResult, plan: LabPlan, interval: float) -> str:
     return (
         f"Polling every {method_label(interval).removeprefix('poll ')} (today), "
         f"measured: median {poll.p50_s / 60:.1f} min, worst {poll.max_s / 60:.1f} "
-        f"min. At {plan.events_per_day:g} events a day it costs at least "
+        f"min. At {plan.events_per_day:g} events a day (the lab's mix: every trigger "
+        f"that arrives by webhook) it costs at least "
         f"{counted(round(calls_a_day), 'API call')} a day, "
         f"{calls_a_day / plan.events_per_day:.1f} per event."
     )
@@ -326,8 +327,9 @@ def _stand_in_line(
         f"run, every {method_label(longest).removeprefix('poll ')}, measured: median "
         f"{poll.p50_s / 60:.1f} min, worst {poll.max_s / 60:.1f} min, and today's "
         "waits are longer still. "
-        f"At {plan.events_per_day:g} events a day today's polling costs at least "
-        f"{calls_a_day:.3g} API call{'' if calls_a_day == 1 else 's'} a day, "
+        f"At {plan.events_per_day:g} events a day (the lab's mix: every trigger "
+        "that arrives by webhook) today's polling costs at least "
+        f"{counted(calls_a_day, 'API call')} a day, "
         f"{calls_a_day / plan.events_per_day:.2g} per event."
     )
 
