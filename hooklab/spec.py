@@ -444,7 +444,8 @@ def _reference_problems(engagement: Engagement) -> Iterable[_Problem]:
             yield _Problem(
                 ("apps", i, "secret"),
                 "names a secret that is not under 'secrets' (expected the name of "
-                "an entry there, such as shop_webhook; the value is not shown)",
+                "an entry there, such as shop_webhook; what it holds is not shown, "
+                "in case a secret itself was pasted here)",
             )
     for i, wf in enumerate(engagement.workflows):
         if wf.source not in app_ids:
