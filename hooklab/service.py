@@ -112,6 +112,7 @@ def plan_from_engagement(
     """Serve every app that sends signed webhooks; run every workflow's actions."""
     sources: dict[str, Source] = {}
     notes: list[str] = []
+    unset: list[str] = []
 
     for app in engagement.apps:
         if not app.webhooks:
@@ -123,11 +124,17 @@ def plan_from_engagement(
             )
             continue
         env = engagement.secrets[app.secret].env
-        secrets = _secrets_from(env, environ, f"App {app.id!r}")
+        try:
+            secrets = _secrets_from(env, environ, f"App {app.id!r}")
+        except ConfigError as exc:
+            unset.append(str(exc))  # every unset variable is named at once
+            continue
         provider = app.provider if app.provider in known_providers() else None
         verifier = Verifier(app.signature_scheme, secrets)
         sources[app.id] = Source(app.id, verifier, provider=provider)
 
+    if unset:
+        raise ConfigError("\n".join(unset))
     if not sources:
         raise ConfigError(
             "The engagement has no app that sends signed webhooks (webhooks: true, "

@@ -152,6 +152,15 @@ def test_plan_from_engagement_secret_unset_names_variable(tmp_path: Path) -> Non
         plan_from_engagement(_load(tmp_path), {})
 
 
+def test_plan_from_engagement_names_every_unset_secret_at_once() -> None:
+    with pytest.raises(ConfigError) as caught:
+        plan_from_engagement(load_engagement(example_path()), {})
+
+    message = str(caught.value)
+    assert "ACME_SHOP_WEBHOOK_SECRET, which is not set" in message
+    assert "ACME_BILLING_WEBHOOK_SECRET, which is not set" in message
+
+
 def test_plan_from_engagement_nothing_signed_raises(tmp_path: Path) -> None:
     engagement = _load(tmp_path, apps__0__webhooks=False)
 
