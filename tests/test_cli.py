@@ -151,6 +151,17 @@ def test_simulate_table_and_bad_volume():
     assert "Invalid value for '--events-per-day'" in bad.output
 
 
+def test_check_notes_what_still_holds_the_blank_templates_text():
+    template = Path(__file__).resolve().parents[1] / "templates" / "engagement.yaml"
+
+    result = CliRunner().invoke(main, ["check", str(template)])
+
+    assert result.exit_code == 0  # valid, only not filled in
+    assert "valid. Client name: 1 app, 1 workflow, 1 secret named." in result.output
+    assert "note: client.name is still the template's 'Client name'" in result.output
+    assert "workflows[0].actions[0].does is still the template's" in result.output
+
+
 def test_lab_push_measures_every_webhook():
     result = CliRunner().invoke(main, ["lab", "push", "--events", "40", "--json"])
 

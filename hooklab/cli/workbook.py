@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from hooklab.cli._app import main, run_or_exit
+
+if TYPE_CHECKING:
+    from hooklab.spec import Engagement
 
 
 @main.command()
@@ -88,13 +92,36 @@ def check(engagement: str) -> None:
     `line 12: workflows[0].events_per_day: Input should be a valid number`.
     """
     from hooklab.spec import load_engagement
+    from hooklab.studies._words import counted
 
     loaded = run_or_exit(lambda: load_engagement(Path(engagement)))
     run_or_exit(lambda: _ready_for_audit(engagement))
     click.echo(
-        f"{engagement}: valid. {loaded.client.name}: {len(loaded.apps)} apps, "
-        f"{len(loaded.workflows)} workflows, {len(loaded.secrets)} secrets named."
+        f"{engagement}: valid. {loaded.client.name}: {counted(len(loaded.apps), 'app')}"
+        f", {counted(len(loaded.workflows), 'workflow')}, "
+        f"{counted(len(loaded.secrets), 'secret')} named."
     )
+    for note in _placeholders(loaded):
+        click.echo(f"note: {note}")
+
+
+#: Values templates/engagement.yaml ships with, which a filled-in file has replaced.
+_TEMPLATE_TEXT = ("Client name", "what happens in the target app")
+
+
+def _placeholders(engagement: Engagement) -> list[str]:
+    """Fields that still hold the blank template's text: valid, but not the client's."""
+    found = []
+    if engagement.client.name in _TEMPLATE_TEXT:
+        found.append(f"client.name is still the template's {engagement.client.name!r}")
+    for i, wf in enumerate(engagement.workflows):
+        for j, action in enumerate(wf.actions):
+            if action.does in _TEMPLATE_TEXT:
+                found.append(
+                    f"workflows[{i}].actions[{j}].does is still the template's "
+                    f"{action.does!r}"
+                )
+    return found
 
 
 def _ready_for_audit(path: str | None) -> None:
