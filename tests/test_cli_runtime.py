@@ -436,3 +436,23 @@ def test_warnings_reach_stderr_with_their_fields(seeded: Path) -> None:
     retry = next(line for line in result.stderr.splitlines() if "event." in line)
     assert retry.startswith("WARNING hooklab.processing event.")
     assert "event_id=evt_1" in retry
+
+
+def test_replay_of_many_events_says_how_far_it_has_got(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    with SqliteLedger(path) as ledger:
+        ledger.record_many(
+            [Incoming("shop", f"e{n}", "t", b"{}", {}) for n in range(1200)]
+        )
+
+    result = CliRunner().invoke(
+        main, ["replay", "--ledger", str(path), "--since", "0", "--action", "record"]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "1200 done" in result.stdout
+    assert result.stderr.splitlines()[-3:] == [
+        "  ... 500 of 1,200 chosen events run",
+        "  ... 1,000 of 1,200 chosen events run",
+        "  ... 1,200 of 1,200 chosen events run",
+    ]

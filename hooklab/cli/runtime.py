@@ -322,6 +322,9 @@ def _process_now(ledger: SqliteLedger, chosen: list[EventState], run: Action) ->
     for start in range(0, len(keys), MAX_AMONG):
         among = keys[start : start + MAX_AMONG]
         processed += Processor(ledger, pipelines, among=among).run_until_idle()
+        if len(keys) > MAX_AMONG:  # long work says how far it has got
+            done = min(start + MAX_AMONG, len(keys))
+            click.echo(f"  ... {done:,} of {len(keys):,} chosen events run", err=True)
 
     ended = Counter(
         state.status
