@@ -331,3 +331,30 @@ def test_figures_are_described_by_the_section_they_sit_in(tmp_path):
         "Figure: Latency by method",
     ]
     assert "No description has been provided" not in body
+
+
+@pytest.mark.parametrize(
+    ("seed", "lab_size", "message"),
+    [
+        ("abc", 100, "seed must be a whole number of 0 or more, got 'abc'"),
+        (-1, 100, "seed must be a whole number"),
+        (7, 5, "lab_size must be between 10 and 100,000 webhooks, got 5"),
+        (7, "300", "lab_size must be a whole number, got '300'"),
+    ],
+)
+def test_chapter_parameters_the_audit_would_refuse_are_refused(
+    seed: object, lab_size: object, message: str
+) -> None:
+    """papermill passes any -p value; a chapter says what is wrong before running."""
+    from hooklab.report import check_parameters
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        check_parameters(seed=seed, lab_size=lab_size)
+
+
+def test_audit_lab_size_range_is_the_chapters() -> None:
+    from hooklab.cli import main
+    from hooklab.report import LAB_SIZES
+
+    [option] = [p for p in main.commands["audit"].params if p.name == "lab_size"]
+    assert (option.type.min, option.type.max) == LAB_SIZES

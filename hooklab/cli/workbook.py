@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     "--lab-size",
     default=300,
     show_default=True,
-    type=click.IntRange(10, 100_000),
+    type=click.IntRange(10, 100_000),  # hooklab.report.LAB_SIZES, without importing it
     help="Webhooks the lab chapter delivers on loopback.",
 )
 @click.option(

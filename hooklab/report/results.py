@@ -17,9 +17,39 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["chapter_output_dir", "load_results", "save_results", "to_jsonable"]
+from hooklab.errors import ConfigError
+
+__all__ = [
+    "LAB_SIZES",
+    "chapter_output_dir",
+    "check_parameters",
+    "load_results",
+    "save_results",
+    "to_jsonable",
+]
 
 _SUFFIX = ".results.json"
+
+
+#: The lab sizes a chapter accepts, as ``hooklab audit --lab-size`` does.
+LAB_SIZES = (10, 100_000)
+
+
+def check_parameters(*, seed: object, lab_size: object) -> None:
+    """Refuse chapter parameters the audit would refuse (papermill passes any).
+
+    ``-p seed abc`` or ``-p lab_size 5`` otherwise fail deep in a chapter, or
+    give percentiles of five samples.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"seed must be a whole number of 0 or more, got {seed!r}.")
+    low, high = LAB_SIZES
+    if isinstance(lab_size, bool) or not isinstance(lab_size, int):
+        raise ConfigError(f"lab_size must be a whole number, got {lab_size!r}.")
+    if not low <= lab_size <= high:
+        raise ConfigError(
+            f"lab_size must be between {low} and {high:,} webhooks, got {lab_size}."
+        )
 
 
 def chapter_output_dir(output_dir: str | Path | None) -> Path:
