@@ -23,6 +23,7 @@ from typing import Any
 from hooklab.actions import Action, Event
 from hooklab.api import Client, Cursor, Paginator
 from hooklab.errors import ApiError, ConfigError
+from hooklab.events import MAX_ID_CHARS
 from hooklab.ledger import Incoming, Ledger
 
 __all__ = [
@@ -214,6 +215,13 @@ class _Walk:
                 f"An event listed for source {self.source!r} has no usable "
                 f'"{self.id_field}" (a string or number); it cannot be matched '
                 "with its webhook, so the backfill stopped there."
+            )
+        if len(str(value)) > MAX_ID_CHARS:
+            raise BackfillError(
+                f"An event listed for source {self.source!r} has an id of "
+                f"{len(str(value)):,} characters; the receiver keys a webhook whose "
+                f"id is over {MAX_ID_CHARS} by its content instead, so the two could "
+                "not be matched, and the backfill stopped there."
             )
         return str(value)
 

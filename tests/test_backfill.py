@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -175,6 +176,20 @@ def test_reconcile_event_without_id_raises_backfill_error(rig: Rig) -> None:
         pytest.raises(BackfillError, match='no usable "id"'),
     ):
         reconcile(client, rig.ledger, 0.0, source=SOURCE)
+
+
+def test_reconcile_id_longer_than_the_receiver_keys_raises(rig: Rig) -> None:
+    """The receiver keys such a webhook by its content: the two would never match."""
+    long_id = "evt_" + "x" * 300
+    page = {"data": [{"id": long_id, "type": "x"}], "has_more": False}
+    rig.provider.inject(200, body=json.dumps(page).encode())
+
+    with (
+        Client(rig.api_url) as client,
+        pytest.raises(BackfillError, match="an id of 304 characters"),
+    ):
+        reconcile(client, rig.ledger, 0.0, source=SOURCE)
+    assert rig.ledger.count() == 0
 
 
 def test_enrich_gives_the_action_the_full_object(rig: Rig) -> None:
