@@ -15,7 +15,9 @@ provider's way, keyed by provider (or signature scheme) name:
   ``event_type``;
 - twilio, twilio-json: id ``I-Twilio-Idempotency-Token``, type ``MessageStatus``;
 - zendesk: id body ``id``, type body ``type``;
-- anything else (hmac, hubspot, ...): id ``webhook-id``, type body ``type``.
+- hubspot: one id per batch of events, from the events without their
+  ``attemptNumber``; type their shared ``subscriptionType``;
+- anything else (hmac, ...): id ``webhook-id``, type body ``type``.
 
 When the provider's id is absent, the id the signature scheme reported is used, and
 a SHA-256 of the body is the last resort (so a byte-identical retry is still one
@@ -181,6 +183,37 @@ def _github_type(headers: Mapping[str, str], payload: Any) -> str | None:
     return f"{event}.{action}" if event and action else event
 
 
+def _hubspot_batch_id(headers: Mapping[str, str], payload: Any) -> str | None:
+    """One id for a HubSpot webhooks-API batch, the same on every retry of it.
+
+    HubSpot posts a JSON array of events and counts ``attemptNumber`` up on each
+    retry, so a hash of the raw body would make every retry a new event. The id
+    hashes the events without that field. Known shortcoming: the batch is one
+    event in the ledger, and a retry that regroups the events is not recognised;
+    splitting a batch into its events is not built.
+    """
+    if not (isinstance(payload, list) and payload):
+        return None
+    if not all(isinstance(event, dict) and "eventId" in event for event in payload):
+        return None
+    events = [
+        {key: value for key, value in event.items() if key != "attemptNumber"}
+        for event in payload
+    ]
+    canonical = json.dumps(events, sort_keys=True, separators=(",", ":"))
+    return "hubspot-batch:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _hubspot_type(headers: Mapping[str, str], payload: Any) -> str | None:
+    """The batch's subscriptionType when its events share one (contact.creation)."""
+    if not isinstance(payload, list):
+        return None
+    kinds = {
+        event.get("subscriptionType") for event in payload if isinstance(event, dict)
+    }
+    return _text(kinds.pop()) if len(kinds) == 1 else None
+
+
 def _slack_type(headers: Mapping[str, str], payload: Any) -> str | None:
     return _field("event", "type")(headers, payload) or _field("type")(headers, payload)
 
@@ -194,6 +227,8 @@ _TWILIO = (
     _field("MessageStatus"),
     "header I-Twilio-Idempotency-Token",
 )
+
+_HUBSPOT = (_hubspot_batch_id, _hubspot_type, "body events (attemptNumber aside)")
 
 #: Providers whose webhooks may be form-encoded rather than JSON.
 _FORM_SENDERS = frozenset({"twilio"})
@@ -217,7 +252,7 @@ _RULES: dict[str, tuple[_Rule, _Rule, str]] = {
     # Zendesk docs, "Webhook event types": an event-subscribed webhook's body carries
     # the event's "id" and "type"; a trigger's custom body falls back to the hash.
     "zendesk": (_field("id"), _field("type"), "body id"),
-    # Known shortcoming: HubSpot's webhooks API posts a JSON array of up to 100
-    # events whose attemptNumber changes on each retry, so a retried batch hashes
-    # differently and is stored again; splitting batches into events is not built.
+    "hubspot": _HUBSPOT,
+    "hubspot-v1": _HUBSPOT,
+    "hubspot-v2": _HUBSPOT,
 }

@@ -203,3 +203,22 @@ def test_open_envelope_form_body_decodes_where_forms_are_sent(provider: str) -> 
 
     assert envelope.payload == {"MessageStatus": "sent", "To": "+1555"}
     assert envelope.quarantine is None
+
+
+def test_open_envelope_hubspot_retry_of_a_batch_is_the_same_event(
+    shared_data: Path,
+) -> None:
+    """HubSpot counts attemptNumber up on a retry; the batch's id must not change."""
+    body = (shared_data / "payloads/hubspot/contact.creation.raw.txt").read_bytes()
+    retried = body.replace(b'"attemptNumber":0', b'"attemptNumber":1')
+    other = body.replace(b'"eventId":1', b'"eventId":2')
+    assert retried != body
+
+    first, again, different = (
+        open_envelope("hubspot", {}, b) for b in (body, retried, other)
+    )
+
+    assert first.event_id.startswith("hubspot-batch:")
+    assert again.event_id == first.event_id
+    assert different.event_id != first.event_id
+    assert first.event_type == "contact.creation"

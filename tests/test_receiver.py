@@ -600,7 +600,8 @@ def test_zendesk_and_hubspot_deliveries_are_verified_and_stored(
     stored = {d.source: d for d in ledger.deliveries()}
     assert stored["desk"].event_id == json.loads(desk_body)["id"]
     assert stored["desk"].event_type == "zen:event-type:ticket.agent_assignment_changed"
-    assert stored["crm"].event_id.startswith("sha256:")  # a batch: no single event id
+    assert stored["crm"].event_id.startswith("hubspot-batch:")  # one per batch
+    assert stored["crm"].event_type == "contact.creation"
 
 
 def _slack_post(
