@@ -202,6 +202,8 @@ class Client(_Core):
 
     def _http_send(self, request: httpx.Request) -> httpx.Response:
         assert isinstance(self._http, httpx.Client)
+        # Known shortcoming: httpx's read timeout bounds each read, not the whole
+        # response, so a server trickling a byte a second holds a call open.
         response = self._http.send(request)
         response.read()
         return response
