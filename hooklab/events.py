@@ -230,8 +230,10 @@ _TWILIO = (
 
 _HUBSPOT = (_hubspot_batch_id, _hubspot_type, "body events (attemptNumber aside)")
 
-#: Providers whose webhooks may be form-encoded rather than JSON.
-_FORM_SENDERS = frozenset({"twilio"})
+#: Providers whose webhooks may be form-encoded rather than JSON: Twilio always,
+#: GitHub when a hook's content type is set to form (the JSON in ``payload=``),
+#: Slack for slash commands and interactivity (``command=``, ``payload=``).
+_FORM_SENDERS = frozenset({"twilio", "github", "github-sha1", "slack"})
 
 _RULES: dict[str, tuple[_Rule, _Rule, str]] = {
     "standard-webhooks": _STANDARD,

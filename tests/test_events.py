@@ -197,8 +197,11 @@ def test_open_envelope_form_body_from_json_only_provider_is_quarantined() -> Non
     )
 
 
-@pytest.mark.parametrize("provider", ["twilio", "hmac"])
+@pytest.mark.parametrize(
+    "provider", ["twilio", "hmac", "github", "github-sha1", "slack"]
+)
 def test_open_envelope_form_body_decodes_where_forms_are_sent(provider: str) -> None:
+    """GitHub's form content type and Slack's slash commands are forms too."""
     envelope = open_envelope(provider, FORM, b"MessageStatus=sent&To=%2B1555")
 
     assert envelope.payload == {"MessageStatus": "sent", "To": "+1555"}
