@@ -364,7 +364,9 @@ class _Hooks:
         _check_address(scope, headers, self.guard)
 
         body = await self.stalls.read(receive, self.guard.max_body_bytes)
-        envelope = _verify_and_open(source, scope, headers, body)
+        envelope = _verify_and_open(
+            source, scope, headers, body, self.guard.trusted_proxies
+        )
         challenge = _slack_challenge(source, envelope)
         if challenge is not None:
             logger.info("webhook.slack_challenge", extra={"source": source.name})
@@ -508,11 +510,15 @@ def _address(text: str, where: str) -> ipaddress.IPv4Address | ipaddress.IPv6Add
 
 
 def _verify_and_open(
-    source: Source, scope: Scope, headers: dict[str, str], body: bytes
+    source: Source,
+    scope: Scope,
+    headers: dict[str, str],
+    body: bytes,
+    trusted_proxies: int = 0,
 ) -> Envelope:
     try:
         verified = source.verifier.verify(
-            headers, body, url=_request_url(scope, headers)
+            headers, body, url=_request_url(scope, headers, trusted_proxies)
         )
     except SignatureError as exc:
         logger.warning(
@@ -545,14 +551,26 @@ def _slack_challenge(source: Source, envelope: Envelope) -> str | None:
     return challenge if isinstance(challenge, str) else None
 
 
-def _request_url(scope: Scope, headers: Mapping[str, str]) -> str:
-    """The URL the sender posted to, as schemes that sign it (Twilio, Square) need."""
+def _request_url(
+    scope: Scope, headers: Mapping[str, str], trusted_proxies: int = 0
+) -> str:
+    """The URL the sender posted to, as schemes that sign it (Twilio, Square) need.
+
+    Behind trusted proxies that end TLS, the sender posted over https: the scheme
+    is the one the nearest proxy put in X-Forwarded-Proto (the Host header is
+    passed through by proxies, as they usually are configured to).
+    """
     host = headers.get("host")
     if not host:
         server = scope.get("server") or ("localhost", 80)
         host = f"{server[0]}:{server[1]}"
+    scheme = scope.get("scheme", "http")
+    forwarded = headers.get("x-forwarded-proto", "")
+    if trusted_proxies and forwarded:
+        nearest = forwarded.split(",")[-1].strip().lower()
+        scheme = nearest if nearest in ("http", "https") else scheme
     path = scope.get("root_path", "") + scope["path"]
-    url = f"{scope.get('scheme', 'http')}://{host}{path}"
+    url = f"{scheme}://{host}{path}"
     query = scope.get("query_string", b"")
     return f"{url}?{query.decode('latin-1')}" if query else url
 

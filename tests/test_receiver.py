@@ -604,6 +604,31 @@ def test_zendesk_and_hubspot_deliveries_are_verified_and_stored(
     assert stored["crm"].event_type == "contact.creation"
 
 
+@pytest.mark.parametrize(("proxies", "status"), [(1, 200), (0, 401)])
+def test_url_signing_behind_a_tls_proxy_uses_the_forwarded_scheme(
+    ledger: SqliteLedger, proxies: int, status: int
+) -> None:
+    """HubSpot signs https://...; the proxy ends TLS and says so in X-Forwarded-Proto.
+
+    Only a trusted proxy is believed: without one, the header is the sender's word.
+    """
+    sources = {"crm": Source("crm", Verifier("hubspot", "hubspot-client-secret"))}
+    body = b'[{"eventId": 7, "subscriptionType": "contact.creation"}]'
+    public = "https://hooks.example.com/hooks/crm"
+    headers = sign("hubspot", "hubspot-client-secret", body, url=public)
+    headers |= {
+        "host": "hooks.example.com",
+        "x-forwarded-proto": "https",
+        "x-forwarded-for": "127.0.0.1",
+    }
+
+    app = create_app(sources, ledger, guard=Guard(trusted_proxies=proxies))
+    with serve_in_thread(app) as server:
+        response = httpx.post(f"{server.url}/hooks/crm", content=body, headers=headers)
+
+    assert response.status_code == status
+
+
 def _slack_post(
     client: httpx.Client, body: bytes, secret: str = "slack-signing-secret"
 ) -> httpx.Response:
