@@ -684,10 +684,7 @@ class SqliteLedger:
         return conn
 
     def _open_read_only(self) -> sqlite3.Connection:
-        uri = f"{self.path.resolve().as_uri()}?mode=ro"
-        conn = sqlite3.connect(
-            uri, uri=True, check_same_thread=False, timeout=LOCK_WAIT_S
-        )
+        conn = _connect_read_only(self.path, same_thread=False)
         conn.execute("PRAGMA query_only=1")
         return conn
 
@@ -746,6 +743,28 @@ class SqliteLedger:
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
+def _connect_read_only(path: Path, *, same_thread: bool = True) -> sqlite3.Connection:
+    """A read-only connection, also to a ledger in a folder hooklab cannot write.
+
+    Reading a WAL database needs its -shm file, which SQLite creates beside it;
+    where that is impossible (a read-only folder, a copy handed over) the file is
+    opened as immutable. Known shortcoming: an immutable open does not see
+    commits still in a -wal file, which a ledger closed cleanly does not have.
+    """
+    uri = path.resolve().as_uri()
+    conn = sqlite3.connect(
+        f"{uri}?mode=ro", uri=True, timeout=LOCK_WAIT_S, check_same_thread=same_thread
+    )
+    try:
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+    except sqlite3.OperationalError:
+        conn.close()
+        return sqlite3.connect(
+            f"{uri}?immutable=1", uri=True, check_same_thread=same_thread
+        )
+    return conn
+
+
 def check_ledger_file(path: str | Path, *, empty_ok: bool = False) -> None:
     """Refuse, without changing it, a file that is not a hooklab ledger.
 
@@ -758,6 +777,11 @@ def check_ledger_file(path: str | Path, *, empty_ok: bool = False) -> None:
     file = Path(path)
     if not file.exists():
         return
+    if not file.is_file():  # a FIFO would block the open below
+        raise ConfigError(
+            f"{file} is not a regular file, so it is not a hooklab ledger; hooklab "
+            "left it unchanged."
+        )
     with file.open("rb") as stream:
         magic = stream.read(len(_SQLITE_MAGIC))
     if not magic and empty_ok:
@@ -770,15 +794,17 @@ def check_ledger_file(path: str | Path, *, empty_ok: bool = False) -> None:
             "path that does not exist yet for a new one."
         )
 
-    conn = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True)
     try:
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(deliveries)")}
+        conn = _connect_read_only(file)
+        try:
+            rows = conn.execute("PRAGMA table_info(deliveries)").fetchall()
+        finally:
+            conn.close()
     except sqlite3.Error as exc:
         raise ConfigError(
             f"{file} cannot be read as a SQLite database: {exc}."
         ) from None
-    finally:
-        conn.close()
+    columns = {row[1] for row in rows}
     if not {"source", "event_id", "body", "received_at"} <= columns:
         raise ConfigError(
             f"{file} is a SQLite database but not a hooklab ledger (it has no "

@@ -400,6 +400,8 @@ MAX_ENGAGEMENT_BYTES = 1_000_000
 
 
 def _read_text(path: Path) -> str:
+    if path.exists() and not path.is_file():  # a FIFO would block the open
+        raise ConfigError(f"{path}: not a regular file; give an engagement YAML file.")
     try:
         with path.open("rb") as stream:  # bounded: /dev/zero must not fill memory
             data = stream.read(MAX_ENGAGEMENT_BYTES + 1)

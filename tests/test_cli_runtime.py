@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
 import sys
 import time
@@ -456,3 +457,34 @@ def test_replay_of_many_events_says_how_far_it_has_got(tmp_path: Path) -> None:
         "  ... 1,000 of 1,200 chosen events run",
         "  ... 1,200 of 1,200 chosen events run",
     ]
+
+
+def test_a_fifo_is_refused_at_once_not_opened(tmp_path: Path) -> None:
+    """Opening a FIFO blocks until a writer comes: it must never be opened."""
+    fifo = tmp_path / "ledger.db"
+    os.mkfifo(fifo)
+
+    code, output = _invoke("ledger", "stats", "--ledger", str(fifo))
+
+    assert code == 2
+    assert "is not a regular file" in output
+
+
+def test_ledger_stats_reads_a_ledger_in_a_folder_it_cannot_write(
+    seeded: Path, tmp_path: Path
+) -> None:
+    """A ledger copied off a server into a read-only folder can still be inspected."""
+    folder = tmp_path / "copy"
+    folder.mkdir()
+    copy = folder / "ledger.db"
+    copy.write_bytes(seeded.read_bytes())
+    folder.chmod(0o555)
+    try:
+        if os.access(folder, os.W_OK):
+            pytest.skip("running as a user who can write anywhere (root)")
+        code, output = _invoke("ledger", "stats", "--ledger", str(copy), "--json")
+    finally:
+        folder.chmod(0o755)
+
+    assert code == 0, output
+    assert json.loads(output)["dead"] == 1

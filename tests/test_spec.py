@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -354,3 +355,11 @@ def test_engagement_file_too_large_is_refused_after_a_bounded_read(tmp_path):
 
     with pytest.raises(ConfigError, match="larger than 1,000,000 bytes"):
         load_engagement(path)
+
+
+def test_engagement_path_that_is_a_fifo_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "engagement.yaml"
+    os.mkfifo(fifo)
+
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_engagement(fifo)
