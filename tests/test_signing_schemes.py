@@ -911,6 +911,17 @@ def test_verify_zendesk_timestamp_not_iso_utc_is_refused(value: str) -> None:
         _verify("zendesk", headers, JSON_BODY)
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["\u0662\u0660\u0662\u0665-06-15T15:06:40Z"],  # Arabic-Indic digits
+)
+def test_verify_zendesk_timestamp_takes_ascii_digits_only(value: str) -> None:
+    headers = {**_sign("zendesk", JSON_BODY), TIMESTAMP_HEADER["zendesk"]: value}
+
+    with pytest.raises(MalformedHeader, match="ISO 8601 UTC time"):
+        _verify("zendesk", headers, JSON_BODY)
+
+
 @pytest.mark.parametrize("value", ["1750000000000.5", "-1750000000000", "17e11", "now"])
 def test_verify_hubspot_timestamp_not_milliseconds_is_refused(value: str) -> None:
     headers = {**_sign("hubspot", JSON_BODY), TIMESTAMP_HEADER["hubspot"]: value}
@@ -932,7 +943,7 @@ def test_verify_hubspot_legacy_unknown_version_is_refused_without_suggesting_it(
 ):
     headers = {**_sign("hubspot-v1", JSON_BODY), "X-HubSpot-Signature-Version": "v9"}
 
-    with pytest.raises(SignatureMismatch, match="HubSpot sends v1 or v2 there"):
+    with pytest.raises(SignatureMismatch, match="HubSpot sends only v1 or v2 there"):
         _verify("hubspot-v1", headers, JSON_BODY)
 
 

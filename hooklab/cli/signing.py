@@ -15,7 +15,14 @@ from typing import Any, BinaryIO, TypeVar
 
 import click
 
-from hooklab.cli._app import finite, header_value, main, non_empty, run_or_exit
+from hooklab.cli._app import (
+    finite,
+    header_value,
+    http_url,
+    main,
+    non_empty,
+    run_or_exit,
+)
 from hooklab.errors import ConfigError
 from hooklab.signing import (
     PlainHmac,
@@ -71,6 +78,7 @@ _SCHEME = click.option(
 )
 _URL = click.option(
     "--url",
+    callback=http_url,
     help=(
         "The full URL the provider posts to (twilio, twilio-json, square, hubspot "
         "and hubspot-v2 sign it)."
@@ -95,7 +103,11 @@ _BODY = click.option(
 )
 @_BODY
 @_URL
-@click.option("--timestamp", type=int, help="Unix seconds to sign at.  [default: now]")
+@click.option(
+    "--timestamp",
+    type=click.IntRange(0, 253_402_300_799),  # up to 9999-12-31T23:59:59Z
+    help="Unix seconds to sign at.  [default: now]",
+)
 @click.option(
     "--msg-id",
     callback=header_value,

@@ -168,16 +168,15 @@ class HubSpotLegacy:
             )
         version = headers.get(VERSION_HEADER.lower(), self.version).strip()
         if version != self.version:
-            other = (
-                f"scheme 'hubspot-{version}'"
+            advice = (
+                f"configure scheme 'hubspot-{version}', or better 'hubspot' (v3)"
                 if version in ("v1", "v2")
-                else "HubSpot sends v1 or v2 there"
+                else "HubSpot sends only v1 or v2 there"
             )
             raise SignatureMismatch(
                 VERSION_HEADER,
                 f"The {VERSION_HEADER} header says {version[:8]!r}, but this source "
-                f"checks {self.version} signatures; configure {other}, or better "
-                "scheme 'hubspot' (v3).",
+                f"checks {self.version} signatures; {advice}.",
             )
 
         for index, key in enumerate(keys):

@@ -39,7 +39,7 @@ SIGNATURE_HEADER = "X-Zendesk-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Zendesk-Webhook-Signature-Timestamp"
 _SHAPE = "the standard-base64 HMAC-SHA256 of the timestamp header and the raw body"
 _TIME = "an ISO 8601 UTC time such as 2021-03-25T05:09:27Z"
-_ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+_ISO_UTC = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 
 
 class Zendesk:
