@@ -259,8 +259,11 @@ def test_signing_help_teaches_with_examples(command: str) -> None:
             ["--scheme", "hmac", "--hmac-header", ""],
             "'--hmac-header': must not be empty",
         ),
+        (["--timestamp", "253402300800"], "'--timestamp': 253402300800 is not in"),
+        (["--timestamp", "-5"], "'--timestamp': -5 is not in"),
+        (["--url", "ftp://x/"], "'--url': 'ftp://x/' is not an http:// or https://"),
     ],
-    ids=["header-injection", "empty-hmac-header"],
+    ids=["header-injection", "empty-hmac-header", "year-10000", "negative", "ftp"],
 )
 def test_sign_refuses_values_that_break_the_headers_it_prints(
     body_file: Path, args: list[str], message: str
