@@ -488,3 +488,53 @@ def test_ledger_stats_reads_a_ledger_in_a_folder_it_cannot_write(
 
     assert code == 0, output
     assert json.loads(output)["dead"] == 1
+
+
+def _two_sources_one_id(tmp_path: Path) -> Path:
+    path = tmp_path / "ledger.db"
+    with SqliteLedger(path) as ledger:
+        ledger.record_many(
+            [
+                Incoming("shop", "same-1", "order.created", b"{}", {}),
+                Incoming("crm", "same-1", "contact.created", b"{}", {}),
+            ]
+        )
+    return path
+
+
+def test_replay_id_shared_by_two_sources_asks_which(tmp_path: Path) -> None:
+    path = _two_sources_one_id(tmp_path)
+
+    code, output = _invoke("replay", "--ledger", str(path), "--id", "same-1")
+
+    assert code == 2
+    assert "several sources (crm, shop); name the one to replay with --source" in output
+
+
+def test_replay_id_with_source_runs_that_one(tmp_path: Path) -> None:
+    path = _two_sources_one_id(tmp_path)
+
+    code, output = _invoke(
+        "replay", "--ledger", str(path), "--id", "same-1", "--source", "crm",
+        "--action", "record",
+    )  # fmt: skip
+
+    assert code == 0, output
+    with SqliteLedger(path) as ledger:
+        states = {(s.source, s.status) for s in ledger.events()}
+    assert states == {("crm", "done"), ("shop", "pending")}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("--id", ""), ("--dead", "--to", "http://127.0.0.1:9/x", "--action", "record")],
+    ids=["empty-id", "to-and-action"],
+)
+def test_replay_usage_mistakes_change_nothing(
+    seeded: Path, args: tuple[str, ...]
+) -> None:
+    code, output = _invoke("replay", "--ledger", str(seeded), *args)
+
+    assert code == 2, output
+    with SqliteLedger(seeded) as ledger:
+        assert ledger.stats()["dead"] == 1

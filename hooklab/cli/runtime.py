@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from hooklab.cli._app import configure_logging, http_url, main, run_or_exit
+from hooklab.cli._app import (
+    configure_logging,
+    http_url,
+    main,
+    non_empty,
+    run_or_exit,
+)
 from hooklab.errors import ConfigError
 from hooklab.ledger import STATUSES, EventState, SqliteLedger, check_ledger_file
 
@@ -188,7 +194,19 @@ def _plan(
 )
 @click.option("--dead", is_flag=True, help="Replay every dead letter.")
 @click.option("--since", metavar="TIME", help="Replay events received since TIME.")
-@click.option("--id", "event_id", metavar="ID", help="Replay the event with this id.")
+@click.option(
+    "--id",
+    "event_id",
+    metavar="ID",
+    callback=non_empty,
+    help="Replay the event with this id.",
+)
+@click.option(
+    "--source",
+    metavar="NAME",
+    callback=non_empty,
+    help="Only events of this source (needed when two sources share an --id).",
+)
 @click.option(
     "--to",
     "url",
@@ -215,6 +233,7 @@ def replay(
     dead: bool,
     since: str | None,
     event_id: str | None,
+    source: str | None,
     url: str | None,
     scheme: str,
     secret_env: str | None,
@@ -236,9 +255,21 @@ def replay(
       hooklab replay --ledger hooklab-ledger.db --since 2026-05-01T00:00 \\
           --to http://127.0.0.1:9000/hooks/shop --secret-env STAGING_SECRET
     """
+    if url is not None and action is not None:
+        raise click.UsageError(
+            "--to re-delivers to another receiver, which runs its own actions; "
+            "--action runs them here. Choose one."
+        )
     run_or_exit(
         lambda: _replay(
-            ledger_path, dead, since, event_id, url, scheme, secret_env, action
+            ledger_path,
+            dead,
+            since,
+            (event_id, source),
+            url,
+            scheme,
+            secret_env,
+            action,
         )
     )
 
@@ -247,7 +278,7 @@ def _replay(
     ledger_path: str,
     dead: bool,
     since: str | None,
-    event_id: str | None,
+    identity: tuple[str | None, str | None],
     url: str | None,
     scheme: str,
     secret_env: str | None,
@@ -258,8 +289,17 @@ def _replay(
 
     check_ledger_file(ledger_path)
     with SqliteLedger(ledger_path) as ledger:
+        event_id, source = identity
         since_s = None if since is None else _parse_time(since)
         chosen = replaying.choose(ledger, dead=dead, since=since_s, event_id=event_id)
+        if source is not None:
+            chosen = [event for event in chosen if event.source == source]
+        elif event_id is not None and len({e.source for e in chosen}) > 1:
+            names = ", ".join(sorted({e.source for e in chosen}))
+            raise ConfigError(
+                f"--id {event_id!r} is an event of several sources ({names}); "
+                "name the one to replay with --source."
+            )
         if url is not None:
             _redeliver(ledger, chosen, url, scheme, secret_env)
             return
