@@ -398,13 +398,14 @@ def _check_size(events_per_day: float, days: float, intervals_s: list[float]) ->
     """Refuse a run too large for memory before it allocates anything."""
     events = events_per_day * days
     polls = max((days * DAY_S / i for i in intervals_s if i > 0), default=0.0)
-    if not (math.isfinite(events) and math.isfinite(polls)):
+    hours = days * 24  # arrivals are drawn hour by hour
+    if not all(math.isfinite(n) for n in (events, polls, hours)):
         raise ConfigError("The simulation needs finite volumes, days and intervals.")
-    if events > MAX_SIMULATED or polls > MAX_SIMULATED:
+    if max(events, polls, hours) > MAX_SIMULATED:
         raise ConfigError(
-            f"The simulation would hold {events:,.0f} events and {polls:,.0f} polls; "
-            f"at most {MAX_SIMULATED:,} of each fit in memory. Simulate fewer days "
-            "or longer intervals, and scale the figures."
+            f"The simulation would hold {events:,.0f} events, {polls:.3g} polls and "
+            f"{hours:.3g} hours; at most {MAX_SIMULATED:,} of each fit in memory. "
+            "Simulate fewer days or longer intervals, and scale the figures."
         )
 
 

@@ -254,3 +254,14 @@ def test_polling_faster_than_the_rate_limit_is_refused() -> None:
     """The provider would refuse the extra calls; the simulation must not count them."""
     with pytest.raises(ConfigError, match="Poll every 1000 s or less often"):
         PollPolicy(60, rate_limit_per_s=0.001)
+
+
+def test_simulation_of_too_many_hours_is_refused_though_events_are_few() -> None:
+    """Arrivals are drawn hour by hour: 10^8 days is 2.4 billion hour bins."""
+    with pytest.raises(ConfigError, match="2.4e\\+09 hours"):
+        simulate(
+            events_per_day=0.001,
+            days=1e8,
+            poll_intervals_s=[1e15],
+            push=PushPolicy(),
+        )
