@@ -306,6 +306,11 @@ class Ledger(Protocol):
         """Put the given events back to pending with fresh attempts; return how many."""
         ...
 
+    def release(self, worker: str, *, now: float) -> int:
+        """Hand back ``worker``'s claims it never ran: pending again, the attempt
+        uncounted. Return how many (an interrupted run calls this)."""
+        ...
+
     def stats(self) -> dict[str, int]:
         """Return how many events have each status (every status, zeros included)."""
         ...
@@ -606,6 +611,18 @@ class SqliteLedger:
                 [(now, now, source, event_id) for source, event_id in keys],
             ).rowcount
 
+        return int(changed)
+
+    def release(self, worker: str, *, now: float) -> int:
+        """Hand back ``worker``'s claims it never ran: pending again, the attempt
+        uncounted. Return how many (an interrupted run calls this)."""
+        with self._write("release") as conn:
+            changed = conn.execute(
+                "UPDATE deliveries SET status = 'pending', attempts = attempts - 1,"
+                " next_at = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?"
+                " WHERE status = 'processing' AND lease_owner = ?",
+                (now, now, worker),
+            ).rowcount
         return int(changed)
 
     def stats(self) -> dict[str, int]:

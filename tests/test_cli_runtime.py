@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -538,3 +539,46 @@ def test_replay_usage_mistakes_change_nothing(
     assert code == 2, output
     with SqliteLedger(seeded) as ledger:
         assert ledger.stats()["dead"] == 1
+
+
+def test_replay_interrupted_hands_back_what_it_had_not_finished(tmp_path: Path) -> None:
+    """Ctrl-C mid-run: nothing is left 'processing' with an attempt used up."""
+    (tmp_path / "slowaction.py").write_text(
+        "import time\n\ndef run(event):\n    time.sleep(0.5)\n"
+    )
+    path = tmp_path / "ledger.db"
+    with SqliteLedger(path) as ledger:
+        ledger.record_many(
+            [Incoming("shop", f"e{n}", "t", b"{}", {}) for n in range(8)]
+        )
+    hooklab = Path(sys.executable).with_name("hooklab")
+    args = [
+        "replay",
+        "--ledger",
+        str(path),
+        "--since",
+        "0",
+        "--action",
+        "slowaction:run",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    process = subprocess.Popen(
+        [str(hooklab), *args], env=env, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # interrupt once the run is under way
+        with SqliteLedger(path, read_only=True) as watching:
+            if watching.stats()["done"] >= 1:
+                break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+
+    assert process.returncode == 130, stderr
+    assert "claimed event(s) not finished are pending again" in stderr
+    with SqliteLedger(path) as ledger:
+        stats = ledger.stats()
+        states = ledger.events()
+    assert stats["processing"] == 0
+    assert stats["done"] + stats["pending"] == 8
+    assert all(s.attempts == 0 for s in states if s.status == "pending")

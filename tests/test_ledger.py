@@ -407,3 +407,21 @@ def test_claim_among_takes_only_the_chosen_due_events(ledger: SqliteLedger) -> N
     assert sorted(c.delivery.event_id for c in claims) == ["e1", "e3"]
     assert nothing == []
     assert ledger.stats()["pending"] == 2
+
+
+def test_release_hands_back_only_that_workers_claims(ledger: SqliteLedger) -> None:
+    ledger.record_many(
+        [Incoming("shop", f"e{n}", "order.created", b"{}", {}) for n in range(3)]
+    )
+    mine = ledger.claim("me", now=1e10, lease_s=30, limit=2)
+    theirs = ledger.claim("them", now=1e10, lease_s=30, limit=1)
+
+    released = ledger.release("me", now=1e10)
+
+    assert (len(mine), len(theirs), released) == (2, 1, 2)
+    states = {s.event_id: (s.status, s.attempts) for s in ledger.events()}
+    assert sorted(states.values()) == [
+        ("pending", 0),
+        ("pending", 0),
+        ("processing", 1),
+    ]

@@ -361,7 +361,20 @@ def _process_now(ledger: SqliteLedger, chosen: list[EventState], run: Action) ->
     processed = 0
     for start in range(0, len(keys), MAX_AMONG):
         among = keys[start : start + MAX_AMONG]
-        processed += Processor(ledger, pipelines, among=among).run_until_idle()
+        processor = Processor(ledger, pipelines, among=among)
+        try:
+            processed += processor.run_until_idle()
+        except KeyboardInterrupt:
+            # Every claim not settled goes back to pending: those not started, and
+            # the one that was running (it runs again with the same idempotency
+            # key, as after a crash).
+            released = ledger.release(processor.worker_id, now=time.time())
+            click.echo(
+                f"Interrupted: {released} claimed event(s) not finished are pending "
+                "again; replay them the same way to go on.",
+                err=True,
+            )
+            raise SystemExit(130) from None
         if len(keys) > MAX_AMONG:  # long work says how far it has got
             done = min(start + MAX_AMONG, len(keys))
             click.echo(f"  ... {done:,} of {len(keys):,} chosen events run", err=True)
