@@ -603,15 +603,20 @@ class SqliteLedger:
         key as on its first run. A quarantined event stays as it is: its body
         could not be decoded, so no action could run on it.
         """
-        with self._write("requeue") as conn:
-            changed = conn.executemany(
-                "UPDATE deliveries SET status = 'pending', attempts = 0, next_at = ?,"
-                " lease_owner = NULL, lease_until = NULL, updated_at = ?"
-                " WHERE source = ? AND event_id = ? AND status != 'quarantined'",
-                [(now, now, source, event_id) for source, event_id in keys],
-            ).rowcount
-
-        return int(changed)
+        rows = [(now, now, source, event_id) for source, event_id in keys]
+        changed = 0
+        # In transactions of a thousand, so a replay of many events never holds
+        # the write lock long enough to make a running receiver wait LOCK_WAIT_S.
+        for start in range(0, len(rows), 1000):
+            with self._write("requeue") as conn:
+                changed += conn.executemany(
+                    "UPDATE deliveries SET status = 'pending', attempts = 0,"
+                    " next_at = ?, lease_owner = NULL, lease_until = NULL,"
+                    " updated_at = ?"
+                    " WHERE source = ? AND event_id = ? AND status != 'quarantined'",
+                    rows[start : start + 1000],
+                ).rowcount
+        return changed
 
     def release(self, worker: str, *, now: float) -> int:
         """Hand back ``worker``'s claims it never ran: pending again, the attempt

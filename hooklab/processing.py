@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from hooklab.actions import Action, Event
-from hooklab.errors import ConfigError
+from hooklab.errors import ConfigError, LedgerError
 from hooklab.events import decode_body
 from hooklab.ledger import Claim, Ledger
 from hooklab.metrics import Metrics
@@ -231,7 +231,10 @@ class Processor:
         while not self._stop.is_set():
             try:
                 busy = self.run_once()
-            except Exception:  # a ledger hiccup must not end the worker
+            except LedgerError as exc:  # busy or locked: the next round tries again
+                logger.warning("worker.waiting", extra={"reason": str(exc)})
+                busy = 0
+            except Exception:  # a bug must not end the worker either
                 logger.exception("worker.failed")
                 busy = 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import random
 import time
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hooklab.actions import Event
-from hooklab.errors import ConfigError
+from hooklab.errors import ConfigError, LedgerError
 from hooklab.ledger import Incoming, SqliteLedger
 from hooklab.processing import Ordering, Pipeline, Processor, RetryPolicy
 from hooklab.replay import choose, requeue
@@ -304,3 +305,45 @@ def test_start_workers_process_in_background_until_stop(tmp_path: Path) -> None:
             processor.stop()
 
     assert sorted(handler.effects) == sorted(f"shop:evt_{n}" for n in range(20))
+
+
+class _LockedOnce:
+    """A ledger whose first claim fails as a locked SQLite file does (the real
+    lock takes LOCK_WAIT_S to time out); everything else is the real ledger."""
+
+    def __init__(self, ledger: SqliteLedger) -> None:
+        self._ledger = ledger
+        self.failed = False
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._ledger, name)
+
+    def claim(self, *args: object, **kwargs: object) -> object:
+        if not self.failed:
+            self.failed = True
+            raise LedgerError("The ledger x.db failed to claim: database is locked.")
+        return self._ledger.claim(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_worker_waits_out_a_locked_ledger_with_one_warning_and_no_traceback(
+    ledger: SqliteLedger, caplog: pytest.LogCaptureFixture
+) -> None:
+    ledger.record_many([Incoming("shop", "e1", "order.created", b"{}", {})])
+    handler = Handler()
+    locked = _LockedOnce(ledger)
+    processor = Processor(
+        locked,  # type: ignore[arg-type]
+        [Pipeline("new-order", "shop", (handler,))],
+        poll_s=0.01,
+    )
+
+    with caplog.at_level(logging.WARNING, logger="hooklab.processing"):
+        processor.start(1)
+        deadline = time.monotonic() + 10
+        while not handler.calls and time.monotonic() < deadline:
+            time.sleep(0.01)
+        processor.stop()
+
+    assert locked.failed and len(handler.calls) == 1
+    [waiting] = [r for r in caplog.records if r.getMessage() == "worker.waiting"]
+    assert waiting.exc_info is None and "database is locked" in waiting.reason
