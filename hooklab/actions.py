@@ -145,9 +145,10 @@ def forward(
 
 
 def _forwarder(url: str) -> Action:
-    if not url.startswith(("http://", "https://")):
+    if not url.startswith(("http://", "https://")) or any(c.isspace() for c in url):
         raise ConfigError(
-            f"The action 'forward {url}' needs an http:// or https:// URL."
+            f"The action 'forward {url}' needs one http:// or https:// URL, "
+            "with no spaces."
         )
 
     def forward_to(event: Event) -> None:

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from hooklab.actions import Event, ForwardError, forward, header_safe, load_action
+from hooklab.errors import ConfigError
 from hooklab.servers import RunningServer, serve_in_thread
 
 
@@ -76,3 +77,11 @@ def test_header_safe_keeps_printable_ascii_and_encodes_the_rest(
     text: str, sent: str
 ) -> None:
     assert header_safe(text) == sent
+
+
+@pytest.mark.parametrize(
+    "spec", ["forward http://127.0.0.1:1/ extra", "forward ftp://127.0.0.1/x"]
+)
+def test_forward_action_needs_one_http_url(spec: str) -> None:
+    with pytest.raises(ConfigError, match="needs one http:// or https:// URL"):
+        load_action(spec)

@@ -160,6 +160,8 @@ def test_check_notes_what_still_holds_the_blank_templates_text():
     assert "valid. Client name: 1 app, 1 workflow, 1 secret named." in result.output
     assert "note: client.name is still the template's 'Client name'" in result.output
     assert "workflows[0].actions[0].does is still the template's" in result.output
+    assert "client.slug is still the template's 'client-name'" in result.output
+    assert "apps[0].api_base_url is still the template's" in result.output
 
 
 def test_lab_push_measures_every_webhook():

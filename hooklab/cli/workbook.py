@@ -114,6 +114,14 @@ def _placeholders(engagement: Engagement) -> list[str]:
     found = []
     if engagement.client.name in _TEMPLATE_TEXT:
         found.append(f"client.name is still the template's {engagement.client.name!r}")
+    if engagement.client.slug == "client-name":
+        found.append("client.slug is still the template's 'client-name'")
+    for i, app in enumerate(engagement.apps):
+        if app.api_base_url == "https://api.example.com":
+            found.append(
+                f"apps[{i}].api_base_url is still the template's "
+                "'https://api.example.com'"
+            )
     for i, wf in enumerate(engagement.workflows):
         for j, action in enumerate(wf.actions):
             if action.does in _TEMPLATE_TEXT:
