@@ -182,6 +182,9 @@ async def deliver(
     posts to it with the body's bodySHA256 parameter added, as Twilio does).
     """
     started_at = time.time()
+    # Known shortcoming: a URL-signing scheme signs ``url`` as given, but httpx
+    # sends non-ASCII and some reserved characters percent-encoded, so a URL
+    # holding them does not verify at a receiver that rebuilds what it received.
     if scheme == "twilio-json":
         url = url_with_body_hash(url, body)
     try:
