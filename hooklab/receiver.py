@@ -569,7 +569,10 @@ def _request_url(
     if trusted_proxies and forwarded:
         nearest = forwarded.split(",")[-1].strip().lower()
         scheme = nearest if nearest in ("http", "https") else scheme
-    path = scope.get("root_path", "") + scope["path"]
+    # The path as it came on the wire: a provider signs the URL it posts to,
+    # percent-escapes and all, and the decoded path would lose them.
+    raw = scope.get("raw_path")
+    path = raw.decode("latin-1") if raw else scope.get("root_path", "") + scope["path"]
     url = f"{scheme}://{host}{path}"
     query = scope.get("query_string", b"")
     return f"{url}?{query.decode('latin-1')}" if query else url

@@ -182,9 +182,9 @@ async def deliver(
     posts to it with the body's bodySHA256 parameter added, as Twilio does).
     """
     started_at = time.time()
-    # Known shortcoming: a URL-signing scheme signs ``url`` as given, but httpx
-    # sends non-ASCII and some reserved characters percent-encoded, so a URL
-    # holding them does not verify at a receiver that rebuilds what it received.
+    # httpx sends non-ASCII characters percent-encoded: sign the URL as it will
+    # travel, which is what a receiver rebuilds from the request it got.
+    url = str(httpx.URL(url))
     if scheme == "twilio-json":
         url = url_with_body_hash(url, body)
     try:

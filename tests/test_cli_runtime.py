@@ -285,6 +285,26 @@ def test_replay_to_signs_the_url_it_posts_to_for_url_signing_schemes(
     assert stored >= 1  # identical bodies may share one event under some id rules
 
 
+@pytest.mark.parametrize(
+    "tail", ["/hooks/shop?x=\u00e9&y=%2F", "/hooks/%73hop"], ids=["query", "path"]
+)
+def test_replay_to_a_url_with_encoded_parts_verifies_at_the_receiver(
+    seeded: Path, tmp_path: Path, tail: str
+) -> None:
+    """The URL is signed as it travels (percent-encoded), as the receiver sees it."""
+    with SqliteLedger(tmp_path / "staging.db") as staging:
+        sources = {"shop": Source("shop", Verifier("square", "staging-key"))}
+        with serve_in_thread(create_app(sources, staging)) as server:
+            code, output = _invoke(
+                "replay", "--ledger", str(seeded), "--id", "evt_1",
+                "--to", f"{server.url}{tail}", "--scheme", "square",
+                "--secret-env", "STAGING_SECRET", env={"STAGING_SECRET": "staging-key"},
+            )  # fmt: skip
+
+    assert code == 0, output
+    assert "Re-delivered 1 of 1" in output
+
+
 def test_replay_to_goes_on_past_an_id_no_header_can_carry(tmp_path: Path) -> None:
     """One event whose id is not ASCII fails on its own; the others are delivered."""
     path = tmp_path / "ledger.db"
