@@ -596,6 +596,28 @@ class SqliteLedger:
 
         return [EventState(*row) for row in rows]
 
+    def iter_events(
+        self, *, status: Status | None = None, page: int = 1000
+    ) -> Iterator[EventState]:
+        """Yield processing states in arrival order, ``page`` rows at a time.
+
+        For listing a large ledger: memory stays flat, and no read is held open
+        between pages, so writers are not kept waiting.
+        """
+        query = (
+            f"SELECT rowid, {_EVENT_COLUMNS} FROM deliveries"
+            " WHERE rowid > ? AND (? IS NULL OR status = ?) ORDER BY rowid LIMIT ?"
+        )
+        last = 0
+        while True:
+            with self._guard("read") as conn:
+                rows = conn.execute(query, (last, status, status, page)).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield EventState(*row[1:])
+            last = rows[-1][0]
+
     def requeue(self, keys: Iterable[tuple[str, str]], *, now: float) -> int:
         """Put the given events back to pending with fresh attempts; return how many.
 

@@ -425,3 +425,17 @@ def test_release_hands_back_only_that_workers_claims(ledger: SqliteLedger) -> No
         ("pending", 0),
         ("processing", 1),
     ]
+
+
+def test_iter_events_pages_through_in_arrival_order(ledger: SqliteLedger) -> None:
+    ledger.record_many(
+        [Incoming("shop", f"e{n}", "order.created", b"{}", {}) for n in range(25)]
+    )
+    [claim] = ledger.claim("w", now=1e10, lease_s=5, limit=1)
+    ledger.finish(claim, now=1e10)
+
+    every = [s.event_id for s in ledger.iter_events(page=10)]
+    done = [s.event_id for s in ledger.iter_events(status="done", page=10)]
+
+    assert every == [s.event_id for s in ledger.events()]
+    assert len(every) == 25 and done == [claim.delivery.event_id]

@@ -461,14 +461,14 @@ def stats(ledger_path: str, as_json: bool) -> None:
 def list_events(ledger_path: str, status: str | None, as_json: bool) -> None:
     """List events: source, event id, type, status, attempts and times (UTC)."""
 
-    def read() -> list[EventState]:
+    def stream() -> None:
         check_ledger_file(ledger_path)
         with SqliteLedger(ledger_path, read_only=True) as opened:
-            return opened.events(status=status)  # type: ignore[arg-type]
+            for event in opened.iter_events(status=status):  # type: ignore[arg-type]
+                click.echo(json.dumps(asdict(event)) if as_json else _row(event))
 
     try:
-        for event in run_or_exit(read):
-            click.echo(json.dumps(asdict(event)) if as_json else _row(event))
+        run_or_exit(stream)
     except BrokenPipeError:  # `| head` has read enough: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
