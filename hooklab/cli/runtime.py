@@ -74,7 +74,12 @@ LEDGER_HELP = "The ledger file (SQLite)."
     help="Worker threads that process events (0: only receive).",
 )
 @click.option("--allow", multiple=True, metavar="CIDR", help="Allowed senders.")
-@click.option("--trusted-proxies", type=click.IntRange(0), help="Proxies in front.")
+@click.option(
+    "--trusted-proxies",
+    type=click.IntRange(0),
+    help="Proxies in front, whose X-Forwarded-For and X-Forwarded-Proto are "
+    "believed (the address for --allow, https for URL-signing schemes).",
+)
 @click.option("--max-body", type=click.IntRange(1), help="Body limit in bytes.")
 @click.option("--max-attempts", type=click.IntRange(1), help="Tries per event.")
 @click.option("--lease", type=click.FloatRange(0.1), help="Worker lease in seconds.")
