@@ -75,6 +75,7 @@ def test_audit_prints_the_report_folder_and_shows_progress(audit):
             result.stderr,
             re.MULTILINE,
         )
+    assert "WARNING" not in result.stderr  # no library noise between the lines
 
 
 def test_every_chapter_leaves_a_notebook_and_results(audit):

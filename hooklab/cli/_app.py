@@ -45,6 +45,8 @@ def main(verbose: bool) -> None:
         # papermill warns about every parameter a chapter does not declare; a chapter
         # may ignore some of the audit's parameters, so keep the progress lines clean.
         logging.getLogger("papermill").setLevel(logging.ERROR)
+        # nbconvert warns of missing alt text before hooklab.report adds it.
+        logging.getLogger("traitlets").setLevel(logging.ERROR)
 
 
 #: The attributes every log record has; anything else was passed with ``extra=``.
