@@ -303,3 +303,22 @@ def test_log_fields_cannot_carry_terminal_codes_or_new_lines() -> None:
 
     assert "\x1b" not in line and "\n" not in line
     assert line == "webhook.duplicate event_id='evt\\x1b[2J\\nFAKE line'"
+
+
+def test_check_and_audit_refuse_a_misspelt_signature_scheme(tmp_path):
+    """serve would refuse it; check says so first, naming the app and the schemes."""
+    text = example_path().read_text().replace(
+        "signature_scheme: stripe", "signature_scheme: strype"
+    )
+    path = tmp_path / "typo.yaml"
+    path.write_text(text)
+
+    for args in (
+        ["check", str(path)],
+        ["audit", str(path), "--reports", str(tmp_path)],
+    ):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2, result.output
+        assert "apps[1].signature_scheme 'strype' is not a scheme" in result.output
+        assert "stripe" in result.output.split("the schemes are", 1)[1]
+    assert not (tmp_path / "acme-shop").exists()

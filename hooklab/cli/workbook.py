@@ -132,12 +132,27 @@ def _placeholders(engagement: Engagement) -> list[str]:
     return found
 
 
+def _unknown_schemes(engagement: Engagement) -> list[str]:
+    """Signature schemes the engagement names that hooklab has not got (a typo
+    here would otherwise surface only when ``hooklab serve`` refuses the file)."""
+    from hooklab.signing import schemes
+
+    known = schemes()
+    return [
+        f"apps[{i}].signature_scheme {app.signature_scheme!r} is not a scheme "
+        f"hooklab knows; the schemes are {', '.join(known)}"
+        for i, app in enumerate(engagement.apps)
+        if app.signature_scheme and app.signature_scheme not in known
+    ]
+
+
 def _ready_for_audit(path: str | None) -> None:
     """Refuse, as a user mistake, an engagement the chapters cannot audit."""
     from hooklab.errors import ConfigError
     from hooklab.spec import audit_problems, example_path, load_engagement
 
-    problems = audit_problems(load_engagement(path or None))
+    engagement = load_engagement(path or None)
+    problems = audit_problems(engagement) + _unknown_schemes(engagement)
     if problems:
         where = path or example_path()
         raise ConfigError(f"{where} is valid but cannot be audited: {problems[0]}")
