@@ -535,9 +535,11 @@ class SqliteLedger:
                 f"finish takes status done, stale or ignored, not {status!r}."
             )
 
+        # A note given replaces the one kept; none given keeps it (a replayed
+        # event keeps the error it was replayed after).
         return self._settle(
             claim,
-            "status = ?, note = ?, last_error = NULL",
+            "status = ?, note = COALESCE(?, note), last_error = NULL",
             (status, note or None),
             now,
         )
@@ -634,7 +636,9 @@ class SqliteLedger:
                 changed += conn.executemany(
                     "UPDATE deliveries SET status = 'pending', attempts = 0,"
                     " next_at = ?, lease_owner = NULL, lease_until = NULL,"
-                    " updated_at = ?"
+                    " updated_at = ?, note = CASE WHEN last_error IS NULL THEN note"
+                    " ELSE 'Replayed after ' || attempts || ' attempt(s); the last"
+                    " failed: ' || last_error END"
                     " WHERE source = ? AND event_id = ? AND status != 'quarantined'",
                     rows[start : start + 1000],
                 ).rowcount

@@ -138,11 +138,16 @@ def test_replay_dead_with_action_processes_it_once(seeded: Path) -> None:
 
     assert code == 0
     assert "Requeued 1 event(s)" in output
+    assert "record only logs each event" in output  # it replaces the workflows
     with SqliteLedger(seeded) as ledger:
         [revived] = ledger.events(event_id="evt_1")
         stats = ledger.stats()
     assert (revived.status, revived.attempts) == ("done", 1)
     assert stats["dead"] == 0
+    # What it failed with before the replay is kept.
+    assert revived.note == (
+        "Replayed after 1 attempt(s); the last failed: RuntimeError: target down"
+    )
 
 
 def test_replay_dead_without_action_leaves_them_pending(seeded: Path) -> None:

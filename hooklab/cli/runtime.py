@@ -310,6 +310,16 @@ def _replay(
             return
 
         run = None if action is None else load_action(action)  # before any change
+        if action is not None:
+            what = (
+                " (record only logs each event)" if action.strip() == "record" else ""
+            )
+            click.echo(
+                f"note: --action runs {action!r}{what} in place of the events' own "
+                "workflow actions; leave them to `hooklab serve ENGAGEMENT` to run "
+                "those.",
+                err=True,
+            )
         count = replaying.requeue(ledger, chosen, now=time.time())
         click.echo(f"Requeued {count} event(s) in {ledger_path}.")
         quarantined = sum(event.status == "quarantined" for event in chosen)
