@@ -307,8 +307,10 @@ def test_log_fields_cannot_carry_terminal_codes_or_new_lines() -> None:
 
 def test_check_and_audit_refuse_a_misspelt_signature_scheme(tmp_path):
     """serve would refuse it; check says so first, naming the app and the schemes."""
-    text = example_path().read_text().replace(
-        "signature_scheme: stripe", "signature_scheme: strype"
+    text = (
+        example_path()
+        .read_text()
+        .replace("signature_scheme: stripe", "signature_scheme: strype")
     )
     path = tmp_path / "typo.yaml"
     path.write_text(text)

@@ -70,6 +70,21 @@ def test_sample_payload_is_in_the_clients_currency(example):
     assert sample["currency"] == "EUR"
 
 
+def test_events_table_names_the_provider_topics_to_subscribe_to(example):
+    workflows = [
+        wf.model_copy(update={"event_types": ["orders/create", "orders/paid"]})
+        if wf.trigger == "order.created"
+        else wf
+        for wf in example.workflows
+    ]
+    engagement = example.model_copy(update={"workflows": workflows})
+
+    document = document_for(engagement, None, seed=1)
+
+    assert "| `order.created` | `orders/create`, `orders/paid` |" in document
+    assert "| `invoice.paid` | every event of the source |" in document
+
+
 def test_document_is_the_same_for_the_same_seed(example):
     first = document_for(example, None, seed=3).split("\n", 4)[-1]
     again = document_for(example, None, seed=3).split("\n", 4)[-1]
@@ -135,7 +150,7 @@ def test_document_tables_keep_their_columns_when_rendered(example):
     assert 'href="javascript:' not in page
     tables = re.findall(r"<table>(.*?)</table>", page, re.DOTALL)
     assert len(tables) == 3
-    for table, columns in zip(tables, (6, 4, 4), strict=True):
+    for table, columns in zip(tables, (6, 4, 5), strict=True):
         rows = re.findall(r"<tr>(.*?)</tr>", table, re.DOTALL)
         assert len(rows) > 2
         assert {len(re.findall(r"<t[hd][ >]", row)) for row in rows} == {columns}
