@@ -355,6 +355,7 @@ def storable_headers(headers: Mapping[str, str]) -> dict[str, str]:
         name: value
         for name, value in lowered.items()
         if "idempotency" in name  # an id (Twilio's), needed to replay the event
+        or name.endswith("-timestamp")  # when it was signed (Zendesk's), not how
         or (
             name not in _CREDENTIAL_HEADERS
             and not any(word in name for word in _CREDENTIAL_WORDS)

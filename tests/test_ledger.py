@@ -439,3 +439,15 @@ def test_iter_events_pages_through_in_arrival_order(ledger: SqliteLedger) -> Non
 
     assert every == [s.event_id for s in ledger.events()]
     assert len(every) == 25 and done == [claim.delivery.event_id]
+
+
+def test_storable_headers_keep_when_a_delivery_was_signed_not_the_signature() -> None:
+    """Zendesk's timestamp header has 'signature' in its name but holds a time."""
+    kept = storable_headers(
+        {
+            "X-Zendesk-Webhook-Signature": "c2lnbmF0dXJl",
+            "X-Zendesk-Webhook-Signature-Timestamp": "2021-03-25T05:09:27Z",
+        }
+    )
+
+    assert kept == {"x-zendesk-webhook-signature-timestamp": "2021-03-25T05:09:27Z"}
