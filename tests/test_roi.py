@@ -76,7 +76,11 @@ def test_api_call_costs_count_towards_savings(example):
 
     result = compute_roi(example.model_copy(update={"roi": roi}))
 
-    assert result.weekly_gross_savings == pytest.approx(base + 2016 / 1000)
+    # Today's polling (2,016 calls a week) less what the recommendation still
+    # spends (847): backfills every 15 min for new orders (672), hourly for
+    # cancellations (168) and daily for paid invoices (7).
+    assert result.api_calls_after_per_week == 847
+    assert result.weekly_gross_savings == pytest.approx(base + (2016 - 847) / 1000)
 
 
 def test_plot_has_titles_units_and_payback_marker(example):

@@ -3,8 +3,9 @@
 Every input comes from the engagement's ``roi`` section and its workflows, so the
 figures can be traced: staff time is events a week times minutes per event, errors
 are events a week times the error rate, and polling costs API calls whether or not
-anything changed. Workflows already driven by webhooks are left out: there is nothing
-left to save on them.
+anything changed. The calls saved are today's polling less what the scope chapter's
+recommendation still spends (a hybrid's backfill, a pull's polling). Workflows
+already driven by webhooks are left out: there is nothing left to save on them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from hooklab.spec import Engagement, Workflow
+from hooklab.studies.scope import Recommendation, recommend
 
 __all__ = ["RoiResult", "compute_roi", "plot_roi", "plot_tornado", "sensitivity"]
 
@@ -35,6 +37,7 @@ class RoiResult:
     errors_now: float
     errors_after: float
     poll_calls_per_week: float
+    api_calls_after_per_week: float
     weekly_gross_savings: float
     weekly_upkeep: float
     weekly_net_savings: float
@@ -72,7 +75,10 @@ class RoiResult:
 def compute_roi(engagement: Engagement) -> RoiResult:
     """Weekly savings, payback and 12-month net for the engagement."""
     roi = engagement.roi
-    rows = [_workflow_row(wf, engagement) for wf in engagement.workflows]
+    advised = {rec.workflow: rec for rec in recommend(engagement)}
+    rows = [
+        _workflow_row(wf, engagement, advised[wf.id]) for wf in engagement.workflows
+    ]
     table = pd.DataFrame(rows).set_index("workflow")
     table = table[table["method_today"] != "webhook"]
 
@@ -80,11 +86,12 @@ def compute_roi(engagement: Engagement) -> RoiResult:
     errors_now = float(table["errors_now"].sum())
     errors_after = float(table["errors_after"].sum())
     calls = float(table["poll_calls_per_week"].sum())
+    calls_after = float(table["api_calls_after_per_week"].sum())
 
     gross = (
         staff_saved * roi.hourly_cost
         + (errors_now - errors_after) * roi.cost_per_error
-        + calls / 1000 * roi.api_cost_per_1000_calls
+        + (calls - calls_after) / 1000 * roi.api_cost_per_1000_calls
     )
     upkeep = roi.upkeep_per_month * 12 / _WEEKS_A_YEAR
     net = gross - upkeep
@@ -98,6 +105,7 @@ def compute_roi(engagement: Engagement) -> RoiResult:
         errors_now=errors_now,
         errors_after=errors_after,
         poll_calls_per_week=calls,
+        api_calls_after_per_week=calls_after,
         weekly_gross_savings=gross,
         weekly_upkeep=upkeep,
         weekly_net_savings=net,
@@ -107,7 +115,9 @@ def compute_roi(engagement: Engagement) -> RoiResult:
     )
 
 
-def _workflow_row(wf: Workflow, engagement: Engagement) -> dict[str, object]:
+def _workflow_row(
+    wf: Workflow, engagement: Engagement, advice: Recommendation
+) -> dict[str, object]:
     roi = engagement.roi
     events = wf.events_per_day * 7
     hours_now = events * wf.staff_minutes_per_event / 60
@@ -127,6 +137,7 @@ def _workflow_row(wf: Workflow, engagement: Engagement) -> dict[str, object]:
         "errors_now": events * wf.error_rate_today,
         "errors_after": events * after,
         "poll_calls_per_week": polls,
+        "api_calls_after_per_week": advice.api_calls_per_day * 7,
     }
 
 
