@@ -28,8 +28,10 @@ from hooklab.signing import (
     SignatureError,
     Verifier,
     get_scheme,
+    hubspot,
     schemes,
     sign,
+    zendesk,
 )
 from hooklab.signing.twilio import url_with_body_hash
 from hooklab.spec import Engagement, secret_value
@@ -372,10 +374,10 @@ def _signature_header(name: str) -> str:
         "twilio-json": "X-Twilio-Signature",
         "square": "x-square-hmacsha256-signature",
         "paddle": "Paddle-Signature",
-        "zendesk": "X-Zendesk-Webhook-Signature",
-        "hubspot": "X-HubSpot-Signature-v3",
-        "hubspot-v1": "X-HubSpot-Signature",
-        "hubspot-v2": "X-HubSpot-Signature",
+        "zendesk": zendesk.SIGNATURE_HEADER,
+        "hubspot": hubspot.V3_HEADER,
+        "hubspot-v1": hubspot.LEGACY_HEADER,
+        "hubspot-v2": hubspot.LEGACY_HEADER,
     }[name]
 
 
@@ -428,7 +430,7 @@ def security_headline(advice: Sequence[Advice], refusals: pd.DataFrame) -> list[
     if unchecked:
         lines.append(
             f"{', '.join(unchecked)} cannot be checked by a hooklab scheme and "
-            f"{'need their' if len(unchecked) > 1 else 'needs its'} own protection "
+            f"{agrees(len(unchecked), 'needs its', 'need their')} own protection "
             "(see the advice table)."
         )
     if no_replay:
