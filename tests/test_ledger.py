@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -170,6 +171,65 @@ def test_record_many_one_commit_for_whole_batch(ledger: SqliteLedger) -> None:
 
     assert ledger.commits == before + 1
     assert ledger.count() == 3
+
+
+def _fsynced_paths(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Note the file behind every fsync from now on (the fsync still happens)."""
+    paths: list[str] = []
+    real_fsync = os.fsync
+
+    def noting(fd: int) -> None:
+        paths.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr("hooklab.ledger.os.fsync", noting)
+    return paths
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux's /proc")
+def test_every_write_syncs_the_wal_before_it_returns(
+    ledger: SqliteLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commits do not fsync (synchronous=NORMAL); the ledger fsyncs the WAL itself."""
+    fsynced = _fsynced_paths(monkeypatch)
+    wal = str((ledger.path.parent / "ledger.db-wal").resolve())
+
+    _store(ledger, "evt_1", "evt_2")
+    assert fsynced == [wal]
+    ledger.requeue([("shop", "evt_1")], now=NOW)
+    assert fsynced == [wal, wal]
+
+    # write_many only commits; the group committer calls sync once for many.
+    ledger.write_many([Incoming("shop", "evt_3", None, b"{}", {})])
+    assert fsynced == [wal, wal]
+    ledger.sync()
+    assert fsynced == [wal, wal, wal]
+
+
+def test_write_many_without_wait_gives_way_to_another_writer(
+    ledger: SqliteLedger,
+) -> None:
+    other = sqlite3.connect(ledger.path, isolation_level=None, timeout=0)
+    other.execute("BEGIN IMMEDIATE")
+    item = Incoming("shop", "evt_1", None, b"{}", {})
+
+    started = time.monotonic()
+    assert ledger.write_many([item], wait=False) is None
+    assert time.monotonic() - started < 1  # no wait for the lock (LOCK_WAIT_S is 5)
+
+    other.execute("COMMIT")
+    other.close()
+    assert ledger.count() == 0  # nothing was written
+    outcomes = ledger.write_many([item], wait=False)
+    assert outcomes is not None and outcomes[0].new
+
+
+def test_sync_after_close_is_a_ledger_error(tmp_path: Path) -> None:
+    ledger = SqliteLedger(tmp_path / "ledger.db")
+    ledger.close()
+
+    with pytest.raises(LedgerError, match="closed"):
+        ledger.sync()
 
 
 def test_record_many_same_id_twice_in_batch_is_new_then_repeat(
