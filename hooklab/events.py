@@ -32,6 +32,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
+from hooklab.signing.base import lower_headers
+
 __all__ = ["Envelope", "decode_body", "known_providers", "open_envelope"]
 
 MAX_ID_CHARS = 256
@@ -66,7 +68,7 @@ def open_envelope(
     ``headers`` may use any case; ``type_field`` overrides where the type is read
     from (a top-level body field).
     """
-    lowered = {name.lower(): value for name, value in headers.items()}
+    lowered = lower_headers(headers)
     forms = provider in _FORM_SENDERS or provider not in _RULES
     payload, quarantine = decode_body(
         body, lowered.get("content-type", ""), forms=forms

@@ -80,16 +80,33 @@ class GroupCommitter:
         self._ready = threading.Condition()  # guards _queued, _closed and _thread
         self._closed = False
         self._thread: threading.Thread | None = None
+        self._batches = 0
+        self._syncs = 0
 
     def __repr__(self) -> str:
         return f"GroupCommitter(ledger={self.ledger!r}, max_batch={self.max_batch})"
 
-    async def record(self, item: Incoming) -> Recorded:
-        """Store ``item`` durably, sharing a commit with the others of this turn."""
+    @property
+    def batches(self) -> int:
+        """How many batches were committed from the loop (or handed to the syncer)."""
+        return self._batches
+
+    @property
+    def syncs(self) -> int:
+        """How many syncs made those batches durable."""
+        return self._syncs
+
+    async def record(
+        self, item: Incoming, loop: asyncio.AbstractEventLoop | None = None
+    ) -> Recorded:
+        """Store ``item`` durably, sharing a commit with the others of this turn.
+
+        ``loop``, when the caller has it, is the running loop.
+        """
         if self._closed:
             raise LedgerError("The group committer is closed; no delivery is stored.")
 
-        loop = asyncio.get_running_loop()
+        loop = loop or asyncio.get_running_loop()
         future: asyncio.Future[Recorded] = loop.create_future()
         # While a sync is under way, deliveries gather until it ends (see _settle_all):
         # they could not be answered before the next sync anyway, and one commit
@@ -106,6 +123,14 @@ class GroupCommitter:
         with self._ready:
             self._closed = True
             self._ready.notify()
+
+    async def aclose(self, timeout_s: float = 10.0) -> None:
+        """Close, and wait until the syncer has synced and answered everything."""
+        self.close()
+        with self._ready:
+            thread = self._thread
+        if thread is not None:
+            await asyncio.to_thread(thread.join, timeout_s)
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         """Commit this turn's deliveries and queue them for the syncer (on the loop)."""
@@ -131,6 +156,7 @@ class GroupCommitter:
             batches.append(_Batch(waiters, outcome, loop))
 
         if batches:
+            self._batches += len(batches)
             self._syncing = True
             self._queue(batches)
 
@@ -159,6 +185,7 @@ class GroupCommitter:
             if any(isinstance(batch.outcome, list) for batch in committed):
                 try:
                     self.ledger.sync()
+                    self._syncs += 1
                 except Exception as exc:  # committed, but not known to be on disk
                     logger.error("ledger.sync_failed", extra={"size": len(committed)})
                     committed = [batch._replace(outcome=exc) for batch in committed]

@@ -9,7 +9,8 @@ answers at the first that refuses it, always with ``{"error", "reason"}`` JSON:
 4. a body that grows over the limit (413), stalls (408) or is empty (400);
 5. a signature that does not verify on the raw bytes: 401;
 6. the event id and type, read the provider's way (``hooklab.events``);
-7. the ledger write, shared with concurrent requests (``hooklab.groupcommit``);
+7. the ledger write, shared with concurrent requests (``hooklab.groupcommit``, or
+   the writer process of ``hooklab.ledgerwriter`` that ``hooklab serve`` uses);
 8. only then 200 (``"duplicate": true`` for a repeat, which is not processed
    again) or 202 for a signed body that cannot be decoded, kept as quarantined.
 
@@ -38,6 +39,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Literal
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -49,8 +51,10 @@ from hooklab.errors import ConfigError, LedgerError
 from hooklab.events import Envelope, open_envelope
 from hooklab.groupcommit import GroupCommitter
 from hooklab.ledger import Incoming, Ledger
+from hooklab.ledgerwriter import ProcessCommitter
 from hooklab.metrics import Metrics
 from hooklab.signing import SignatureError, Verifier
+from hooklab.signing.base import LowerCaseHeaders
 
 __all__ = [
     "DEFAULT_BODY_TIMEOUT_S",
@@ -145,21 +149,33 @@ def create_app(
     guard: Guard | None = None,
     metrics: Metrics | None = None,
     on_commit: Callable[[], None] | None = None,
+    writer: Literal["thread", "process"] = "thread",
 ) -> ReceiverApp:
     """Build the receiver for ``sources``, recording into ``ledger``.
 
     ``guard`` sets every limit (``max_body_bytes`` is a shortcut for the size
     alone); ``on_commit`` is called after each commit that stored a new event.
+    ``writer`` says where deliveries are committed: on the event loop, synced by
+    a thread (``hooklab.groupcommit``), or in a writer process of their own
+    (``hooklab.ledgerwriter``; ``hooklab serve`` uses it, and it needs a ledger
+    file, a ``SqliteLedger``).
     """
     limits = guard or Guard.build(max_body_bytes=max_body_bytes)
     counters = metrics or Metrics()
-    committer = GroupCommitter(ledger, on_commit=on_commit)
+    committer: GroupCommitter | ProcessCommitter
+    if writer == "process":
+        path = getattr(ledger, "path", None)
+        if path is None:
+            raise ConfigError("A writer process needs a ledger file (a SqliteLedger).")
+        committer = ProcessCommitter(path, on_commit=on_commit)
+    else:
+        committer = GroupCommitter(ledger, on_commit=on_commit)
     hooks = _Hooks(dict(sources), limits, counters, committer, _Stalls(limits))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
-        committer.close()
+        await committer.aclose()
 
     routes = [
         Route("/healthz", _healthz, methods=["GET"]),
@@ -178,6 +194,11 @@ class ReceiverApp:
 
     def __repr__(self) -> str:
         return f"ReceiverApp(sources={sorted(self._hooks.sources)})"
+
+    @property
+    def committer(self) -> GroupCommitter | ProcessCommitter:
+        """What commits the deliveries (its figures are read by ``make bench``)."""
+        return self._hooks.committer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"] if scope["type"] == "http" else ""
@@ -217,11 +238,16 @@ class _Stalls:
         self._expired: set[asyncio.Task[object]] = set()
         self._sweeping: asyncio.AbstractEventLoop | None = None  # the sweep's loop
 
-    async def read(self, receive: Receive, limit: int) -> bytes:
-        """The whole body; raise _Refused (408, 413, 400) or _Gone."""
-        task = asyncio.current_task()
+    async def read(
+        self, receive: Receive, limit: int, loop: asyncio.AbstractEventLoop
+    ) -> bytes:
+        """The whole body; raise _Refused (408, 413, 400) or _Gone.
+
+        ``loop`` is the running loop, passed in: on Python 3.11 finding it costs a
+        getpid system call, and a delivery would otherwise pay three.
+        """
+        task = asyncio.current_task(loop)
         assert task is not None
-        loop = asyncio.get_running_loop()
         self._reading[task] = loop.time() + self.timeout_s
         if self._sweeping is not loop:  # none yet, or one on a loop now closed
             self._sweeping = loop
@@ -293,7 +319,7 @@ class _Hooks:
     sources: dict[str, Source]
     guard: Guard
     metrics: Metrics
-    committer: GroupCommitter
+    committer: GroupCommitter | ProcessCommitter
     stalls: _Stalls
 
     async def __call__(
@@ -349,21 +375,22 @@ class _Hooks:
     async def _accept(
         self, scope: Scope, receive: Receive, name: str
     ) -> tuple[int, bytes]:
-        # ASGI header names are lower-case already. Known shortcoming: a repeated
-        # header keeps only its last value (two signature lines [good, bad] are
-        # refused), and values are read as Latin-1, so a non-ASCII id signed as
-        # UTF-8 does not verify; providers send one line each, in ASCII.
-        headers = {
-            key.decode("latin-1"): value.decode("latin-1")
+        loop = asyncio.get_running_loop()
+        # Known shortcoming: a repeated header keeps only its last value (two
+        # signature lines [good, bad] are refused), and values are read as
+        # Latin-1, so a non-ASCII id signed as UTF-8 does not verify; providers
+        # send one line each, in ASCII.
+        headers = LowerCaseHeaders(
+            (key.decode("latin-1").lower(), value.decode("latin-1"))
             for key, value in scope["headers"]
-        }
+        )
         _check_declared_size(headers, self.guard.max_body_bytes)
         source = self.sources.get(name)
         if source is None:
             raise _Refused(404, "source", f"No webhook source is called {name!r}.")
         _check_address(scope, headers, self.guard)
 
-        body = await self.stalls.read(receive, self.guard.max_body_bytes)
+        body = await self.stalls.read(receive, self.guard.max_body_bytes, loop)
         envelope = _verify_and_open(
             source, scope, headers, body, self.guard.trusted_proxies
         )
@@ -382,7 +409,7 @@ class _Hooks:
             envelope.quarantine,
         )
         try:
-            recorded = await self.committer.record(incoming)
+            recorded = await self.committer.record(incoming, loop)
         except LedgerError as exc:  # one line each: a locked ledger fails many
             logger.error(
                 "webhook.unrecorded", extra={"source": source.name, "reason": str(exc)}

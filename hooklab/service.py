@@ -225,6 +225,7 @@ def run_service(
             guard=plan.guard,
             metrics=metrics,
             on_commit=processor.wake,
+            writer="process",
         )
         bound_host, bound_port = sock.getsockname()[:2]
         base = f"http://{_url_host(bound_host)}:{bound_port}"

@@ -14,6 +14,7 @@ from typing import NamedTuple, Protocol
 from hooklab.errors import ConfigError
 
 __all__ = [
+    "LowerCaseHeaders",
     "Scheme",
     "Verified",
     "get_scheme",
@@ -116,6 +117,17 @@ def schemes() -> list[str]:
     return sorted(_REGISTRY)
 
 
+class LowerCaseHeaders(dict[str, str]):
+    """Headers whose names are lower-case already, as the receiver builds them
+    from what the ASGI server passed; ``lower_headers`` takes them as they are."""
+
+
 def lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """Return ``headers`` with lower-cased names, so lookups ignore case."""
+    """Return ``headers`` with lower-cased names, so lookups ignore case.
+
+    LowerCaseHeaders are returned as they are, not copied: every delivery's
+    headers are looked up by the verifier and again by the event-id rules.
+    """
+    if isinstance(headers, LowerCaseHeaders):
+        return headers
     return {name.lower(): value for name, value in headers.items()}

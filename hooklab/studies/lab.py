@@ -440,7 +440,8 @@ def _experiment(
     ):
         sources = {"lab": Source("lab", Verifier(SCHEME, secret))}
         with (
-            serve_in_thread(create_app(sources, ledger)) as hooks,
+            # The receiver as `hooklab serve` runs it: commits in a writer process.
+            serve_in_thread(create_app(sources, ledger, writer="process")) as hooks,
             serve_in_thread(provider.app) as api,
         ):
             provider.webhook_url = f"{hooks.url}/hooks/lab"
