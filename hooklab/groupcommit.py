@@ -1,14 +1,18 @@
 """Group commit: concurrent requests share one commit and one fsync.
 
 The receiver hands each verified delivery to ``GroupCommitter.record`` and awaits it.
-The deliveries awaited in one event-loop turn form one batch, which the loop
-commits at the end of the turn with ``Ledger.write_many``: one transaction, visible
-at once, not yet on disk. A syncer thread of its own then calls ``Ledger.sync``,
-one fsync for every batch committed since its last one, and only then hands the
+The deliveries awaited together form one batch, which the loop commits with
+``Ledger.write_many``: one transaction, visible at once, not yet on disk. A syncer
+thread of its own then calls ``Ledger.sync`` (one fsync) and only then hands the
 outcomes back to the loop, which answers the requests. While it syncs (the fsync
-releases the GIL), the loop goes on reading, verifying and committing the next
-requests, whose batches the next sync covers. So durability costs one fsync per
-sync, not per request, and the loop never waits for the disk.
+releases the GIL), the loop goes on reading and verifying requests, which gather
+and are committed as one batch when the sync ends: they could not be answered
+before the next sync anyway. Alone, a delivery is committed at the end of its
+loop turn. So durability costs one fsync per batch, not per request, and the loop
+never waits for the disk.
+
+This is the library's default (``create_app``); ``hooklab serve`` commits in a
+process of its own instead (``hooklab.ledgerwriter``), which measured faster.
 
 A batch the loop cannot commit at once (another thread or process holds the write
 lock, or one of its deliveries cannot be stored) goes to the syncer thread, which

@@ -37,6 +37,7 @@ import asyncio
 import logging
 import os
 import pickle
+import signal
 import socket
 import struct
 import subprocess
@@ -231,6 +232,11 @@ class _Writer(asyncio.Protocol):
             # The path goes on stdin, not argv: it may be any length or text.
             writer.process.stdin.write(os.fsencode(path))
             writer.process.stdin.close()
+        except OSError as exc:  # no process or pipe to be had (limits reached)
+            ours.close()
+            raise LedgerError(
+                f"The ledger writer could not be started: {exc.strerror}."
+            ) from exc
         finally:
             theirs.close()
         await loop.connect_accepted_socket(lambda: writer, ours)
@@ -396,4 +402,14 @@ def _write(ledger: SqliteLedger, items: list[Incoming]) -> list[_Outcome]:
 
 
 if __name__ == "__main__":
+    from hooklab.cli._app import configure_logging
+
+    # Ctrl-C in a terminal, or a service manager's SIGTERM, reaches the whole
+    # process group; the child ends when its parent closes the socket instead, so
+    # that what the parent is still waiting for gets committed and answered.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+    # Its warnings reach the same stderr as the serving process's, in its layout.
+    configure_logging(logging.WARNING, "%(asctime)s %(levelname)s %(name)s %(message)s")
     main(int(sys.argv[1]), Path(os.fsdecode(sys.stdin.buffer.read())))

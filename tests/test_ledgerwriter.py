@@ -123,6 +123,25 @@ def test_a_killed_child_fails_its_waiters_and_a_new_one_takes_over(
         assert {"evt_0", "evt_2"} <= {d.event_id for d in ledger.deliveries()}
 
 
+def test_ctrl_c_or_sigterm_to_the_group_does_not_stop_the_child(path: Path) -> None:
+    """It ends when serve closes the socket, after committing what it was sent."""
+    committer = ProcessCommitter(path)
+
+    async def scenario() -> Recorded:
+        await committer.record(_item(0))
+        writer = committer._writer
+        assert writer is not None and writer.process is not None
+        os.kill(writer.process.pid, signal.SIGINT)
+        os.kill(writer.process.pid, signal.SIGTERM)
+        await asyncio.sleep(0.2)
+        assert writer.process.poll() is None
+        later = await committer.record(_item(1))
+        await committer.aclose()
+        return later
+
+    assert asyncio.run(scenario()).new
+
+
 def test_a_ledger_the_child_cannot_open_is_a_clear_error(tmp_path: Path) -> None:
     not_a_ledger = tmp_path / "folder"
     not_a_ledger.mkdir()
