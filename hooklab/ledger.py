@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -976,9 +977,15 @@ def check_ledger_file(path: str | Path, *, empty_ok: bool = False) -> None:
     does an empty file when ``empty_ok`` (a command that writes makes one in it).
     """
     file = Path(path)
-    if not file.exists():
+    try:
+        mode = file.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
         return
-    if not file.is_file():  # a FIFO would block the open below
+    except OSError as exc:  # a name too long, a folder hooklab may not enter
+        raise ConfigError(
+            f"{file} cannot be used as a ledger: {exc.strerror}."
+        ) from None
+    if not stat.S_ISREG(mode):  # a FIFO would block the open below
         raise ConfigError(
             f"{file} is not a regular file, so it is not a hooklab ledger; hooklab "
             "left it unchanged."

@@ -39,6 +39,7 @@ import os
 import pickle
 import signal
 import socket
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -54,7 +55,14 @@ __all__ = ["ProcessCommitter", "main"]
 logger = logging.getLogger(__name__)
 
 _LENGTH = struct.Struct("!I")
+#: A batch goes at once, even while another is with the child, at this size.
 _MAX_BATCH = 512
+_MAX_BATCH_BYTES = 8 * 1024 * 1024
+#: A child that has not answered a batch in this long is killed (a commit that
+#: waits for another writer's lock gives up after LOCK_WAIT_S, 5 s).
+_STUCK_S = 20.0
+#: The most a child takes into one commit; more waits for the next.
+_MAX_COMMIT_BYTES = 16 * 1024 * 1024
 _READY = -1  # the sequence number of the child's first frame: opened, or why not
 #: How long ``close`` waits for the child to commit what it was sent and exit.
 _EXIT_WAIT_S = 10.0
@@ -75,15 +83,20 @@ class ProcessCommitter:
         self, ledger_path: str | Path, *, on_commit: Callable[[], None] | None = None
     ) -> None:
         self.path = Path(ledger_path)
+        # The file as it is now, opened by serve: each child checks it still is.
+        self._identity = _identity(self.path)
         self._on_commit = on_commit
-        self._turn: list[_Waiter] = []  # this loop turn's deliveries
-        self._sent: dict[int, list[_Waiter]] = {}  # batches awaiting outcomes
-        self._max_batch = _MAX_BATCH
+        self._turn: list[_Waiter] = []  # gathered, not yet sent
+        self._turn_bytes = 0
+        self._sent: dict[int, tuple[float, list[_Waiter]]] = {}  # sent at, waiters
         self._sequence = 0
         self._synced = 0  # the fsyncs its children reported, for benchmarks
         self._writer: _Writer | None = None
         self._starting: asyncio.Future[_Writer] | None = None
         self._closed = False
+        self._watching = False  # a check for a stuck child is scheduled
+        #: Why the last start failed (None once a child runs); /healthz shows it.
+        self.problem: str | None = None
 
     def __repr__(self) -> str:
         return f"ProcessCommitter(path={str(self.path)!r})"
@@ -98,10 +111,16 @@ class ProcessCommitter:
         """How many fsyncs the writer processes made for those batches."""
         return self._synced
 
+    async def start(self) -> None:
+        """Start the child now rather than at the first delivery (serve does, so
+        that the first delivery does not wait for it); raise LedgerError if it
+        cannot open the ledger."""
+        await self._start(asyncio.get_running_loop())
+
     async def record(
         self, item: Incoming, loop: asyncio.AbstractEventLoop | None = None
     ) -> Recorded:
-        """Store ``item`` durably, sharing a commit with the others of this turn."""
+        """Store ``item`` durably, sharing a commit with the others gathered."""
         if self._closed:
             raise LedgerError("The ledger writer is closed; no delivery is stored.")
 
@@ -116,7 +135,8 @@ class ProcessCommitter:
         if not self._turn and not self._sent:
             loop.call_soon(self._send)
         self._turn.append((item, future))
-        if len(self._turn) >= self._max_batch:
+        self._turn_bytes += len(item.body)
+        if len(self._turn) >= _MAX_BATCH or self._turn_bytes >= _MAX_BATCH_BYTES:
             self._send()
         return await future
 
@@ -126,24 +146,41 @@ class ProcessCommitter:
         self._closed = True
         if self._writer is not None:
             await self._writer.stop(timeout_s)
+            await self._writer.reap()
 
     async def _start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start the child once, however many deliveries wait for it."""
-        if self._starting is None or self._starting.done():
-            self._starting = loop.create_future()
-            try:
-                writer = await _Writer.start(self.path, self._received, self._lost)
-            except LedgerError as exc:
-                self._starting.set_exception(exc)
-                self._starting.exception()  # retrieved here; each waiter re-raises
-                raise
-            self._writer = writer
-            self._starting.set_result(writer)
+        if self._starting is not None and not self._starting.done():
+            await asyncio.shield(self._starting)
             return
-        await asyncio.shield(self._starting)
+
+        starting = self._starting = loop.create_future()
+        try:
+            if self._writer is not None:  # a lost one: reap it first
+                await self._writer.reap()
+            writer = await _Writer.start(
+                self.path, self._identity, self._received, self._lost
+            )
+        except BaseException as exc:
+            # Whatever went wrong, those waiting on this start must hear of it.
+            error = (
+                exc
+                if isinstance(exc, LedgerError)
+                else LedgerError(f"The ledger writer could not be started: {exc}.")
+            )
+            self.problem = str(error)
+            starting.set_exception(error)
+            starting.exception()  # retrieved here; each waiter re-raises
+            if isinstance(exc, Exception) and exc is not error:
+                raise error from exc
+            raise
+        self._writer = writer
+        self.problem = None
+        starting.set_result(writer)
 
     def _send(self) -> None:
         turn, self._turn = self._turn, []
+        self._turn_bytes = 0
         if not turn:
             return
         writer = self._writer
@@ -152,7 +189,11 @@ class ProcessCommitter:
             return
 
         self._sequence += 1
-        self._sent[self._sequence] = turn
+        loop = turn[0][1].get_loop()
+        self._sent[self._sequence] = (loop.time(), turn)
+        if not self._watching:
+            self._watching = True
+            loop.call_later(_STUCK_S / 2, self._watch, loop)
         # Plain tuples and dicts: a NamedTuple or a dict subclass pickles by
         # reference to its class, several times slower.
         writer.send(
@@ -162,7 +203,10 @@ class ProcessCommitter:
 
     def _received(self, sequence: int, outcomes: list[_Outcome], syncs: int) -> None:
         self._synced += syncs
-        waiters = self._sent.pop(sequence, [])
+        sent = self._sent.pop(sequence, None)
+        if sent is None:  # refused already, as the child seemed stuck
+            return
+        waiters = sent[1]
         new = False
         for (_, future), outcome in zip(waiters, outcomes, strict=True):
             if future.done():  # a cancelled request (client gone) is still stored
@@ -178,13 +222,31 @@ class ProcessCommitter:
             self._send()
 
     def _lost(self, reason: str) -> None:
-        """The child is gone: refuse what waited on it (its senders retry)."""
+        """The child is gone: refuse what was sent to it and what gathered behind
+        it (their senders retry); the next delivery starts a new one."""
         if not self._closed:
             logger.error("ledger.writer_lost", extra={"reason": reason})
         waiting, self._sent = self._sent, {}
+        gathered, self._turn = self._turn, []
+        self._turn_bytes = 0
         error = LedgerError(f"The ledger writer stopped ({reason}); retry later.")
-        for waiters in waiting.values():
+        for _, waiters in waiting.values():
             _fail(waiters, error)
+        _fail(gathered, error)
+
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Kill a child that has held a batch past _STUCK_S (stopped, or hung)."""
+        self._watching = False
+        if not self._sent:
+            return
+        oldest = min(sent_at for sent_at, _ in self._sent.values())
+        writer = self._writer
+        if loop.time() - oldest > _STUCK_S and writer is not None:
+            logger.error("ledger.writer_stuck", extra={"waited_s": _STUCK_S})
+            writer.kill()  # its connection closes, and _lost refuses the waiting
+            return
+        self._watching = True
+        loop.call_later(_STUCK_S / 2, self._watch, loop)
 
 
 def _fail(waiters: list[_Waiter], error: LedgerError) -> None:
@@ -214,23 +276,35 @@ class _Writer(asyncio.Protocol):
     async def start(
         cls,
         path: Path,
+        identity: tuple[int, int] | None,
         received: Callable[[int, list[_Outcome], int], None],
         lost: Callable[[str], None],
     ) -> _Writer:
-        """Start a child on ``path`` and wait until it has opened the ledger."""
+        """Start a child on ``path`` and wait until it has opened the ledger.
+
+        The child is told which file the serving process has open (its device and
+        inode), so that it refuses a file deleted or replaced since rather than
+        start a second ledger beside the first.
+        """
         loop = asyncio.get_running_loop()
-        ours, theirs = socket.socketpair()
         writer = cls(received, lost)
         writer._ready = loop.create_future()
+        try:
+            ours, theirs = socket.socketpair()
+        except OSError as exc:  # no descriptors are left
+            raise LedgerError(
+                f"The ledger writer could not be started: {exc.strerror}."
+            ) from exc
         try:
             writer.process = subprocess.Popen(
                 [sys.executable, "-m", "hooklab.ledgerwriter", str(theirs.fileno())],
                 stdin=subprocess.PIPE,
                 pass_fds=(theirs.fileno(),),
+                env=_child_environment(),
             )
             assert writer.process.stdin is not None
-            # The path goes on stdin, not argv: it may be any length or text.
-            writer.process.stdin.write(os.fsencode(path))
+            # On stdin, not argv: the path may be any length or text.
+            writer.process.stdin.write(pickle.dumps((path, identity)))
             writer.process.stdin.close()
         except OSError as exc:  # no process or pipe to be had (limits reached)
             ours.close()
@@ -244,12 +318,30 @@ class _Writer(asyncio.Protocol):
             await writer._ready
         except LedgerError:  # it said why, or died first; reap it before saying so
             await writer.stop(_EXIT_WAIT_S)
+            await writer.reap()
             raise
         return writer
 
     def send(self, sequence: int, items: list[tuple[Any, ...]]) -> None:
         assert self.transport is not None
         self.transport.write(_frame((sequence, items)))
+
+    def kill(self) -> None:
+        """End a child that no longer answers; its socket then reports it lost."""
+        if self.process is not None:
+            self.process.kill()
+        if self.transport is not None:
+            self.transport.abort()
+
+    async def reap(self) -> None:
+        """Collect a lost child's exit status (killing it if it lingers)."""
+        if self.process is None:
+            return
+        try:
+            await asyncio.to_thread(self.process.wait, _EXIT_WAIT_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            await asyncio.to_thread(self.process.wait)
 
     async def stop(self, timeout_s: float) -> None:
         """Tell the child no more is coming; wait for it to close its end and exit."""
@@ -259,14 +351,7 @@ class _Writer(asyncio.Protocol):
             await asyncio.wait_for(asyncio.shield(self.closed), timeout_s)
         except TimeoutError:
             logger.error("ledger.writer_stuck", extra={"timeout_s": timeout_s})
-            if self.transport is not None:
-                self.transport.abort()
-        if self.process is not None:
-            try:
-                await asyncio.to_thread(self.process.wait, timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                await asyncio.to_thread(self.process.wait)
+            self.kill()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -274,7 +359,7 @@ class _Writer(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
-        for sequence, outcomes, syncs in _frames(self._buffer):
+        for sequence, outcomes, syncs in _take_frames(self._buffer):
             if sequence == _READY:
                 self._opened(outcomes)
             else:
@@ -300,78 +385,147 @@ class _Writer(asyncio.Protocol):
             self._ready.set_exception(LedgerError(str(answer)))
 
 
+#: What the child keeps of the serving process's environment: enough to run
+#: Python and find hooklab, and none of the secrets serve was given.
+_CHILD_ENVIRONMENT = ("PATH", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "TMPDIR")
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """The file's (device, inode), or None if there is none yet."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
+def _child_environment() -> dict[str, str]:
+    kept = {name: os.environ[name] for name in _CHILD_ENVIRONMENT if name in os.environ}
+    kept.update({k: v for k, v in os.environ.items() if k.startswith(("LC_", "LANG"))})
+    return kept
+
+
 def _frame(payload: object) -> bytes:
     data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
     return _LENGTH.pack(len(data)) + data
 
 
-def _frames(buffer: bytearray) -> Iterator[Any]:
-    """Unpickle and remove each complete frame at the start of ``buffer``."""
+def _take_frames(buffer: bytearray, max_bytes: int | None = None) -> list[Any]:
+    """Unpickle and remove the complete frames at the start of ``buffer`` (those
+    within ``max_bytes``, though always at least one)."""
+    taken: list[Any] = []
     start = 0
     while len(buffer) - start >= _LENGTH.size:
         (size,) = _LENGTH.unpack_from(buffer, start)
         end = start + _LENGTH.size + size
-        if len(buffer) < end:
+        if len(buffer) < end or (max_bytes is not None and taken and end > max_bytes):
             break
-        yield pickle.loads(buffer[start + _LENGTH.size : end])
+        taken.append(pickle.loads(buffer[start + _LENGTH.size : end]))
         start = end
     del buffer[:start]
+    return taken
+
+
+def _has_frame(buffer: bytearray) -> bool:
+    if len(buffer) < _LENGTH.size:
+        return False
+    (size,) = _LENGTH.unpack_from(buffer)
+    return len(buffer) >= _LENGTH.size + int(size)
 
 
 # The child.
 
 
-def main(fd: int, path: Path) -> None:
-    """Serve one parent on socket ``fd`` until it closes its end."""
+def main(fd: int, path: Path, identity: tuple[int, int] | None) -> None:
+    """Serve one parent on socket ``fd`` until it closes its end or is gone.
+
+    ``identity`` is the (device, inode) of the ledger file the parent has open,
+    or None if there was none yet.
+    """
     with socket.socket(fileno=fd) as channel:
         try:
-            ledger = SqliteLedger(path)
+            ledger = _open(path, identity)
         except LedgerError as exc:
             channel.sendall(_frame((_READY, str(exc), 0)))
             return
 
-        with ledger:
+        try:
             channel.sendall(_frame((_READY, None, 0)))
             for batches in _arrivals(channel):
-                replies = _commit(ledger, batches)
+                replies, reopen = _commit(ledger, batches)
                 channel.sendall(b"".join(_frame(reply) for reply in replies))
+                if reopen:
+                    # SQLite opens a file it may not write read-only without a
+                    # word, and stays so; a new connection sees it writable again.
+                    logger.warning("ledger.reopened", extra={"path": str(path)})
+                    ledger.close()
+                    ledger = _open(path, identity)
+        except LedgerError as exc:  # could not reopen: the next delivery starts anew
+            logger.error("ledger.writer_stopped", extra={"reason": str(exc)})
+        except OSError:  # the parent is gone; what was committed stays committed
+            pass
+        finally:
+            ledger.close()
+
+
+def _open(path: Path, identity: tuple[int, int] | None) -> SqliteLedger:
+    """The ledger at ``path``, if it is still the file the parent opened."""
+    found = _identity(path)
+    if identity is not None and found != identity:
+        raise LedgerError(
+            f"The ledger {path} is no longer the file hooklab serve opened (it was "
+            f"{'replaced' if found else 'deleted or moved'}); restart serve so "
+            "that it opens the file you mean."
+        )
+    return SqliteLedger(path)
 
 
 def _arrivals(channel: socket.socket) -> Iterator[list[tuple[int, list[Incoming]]]]:
-    """Each time, every batch that has arrived: at least one, waiting for it."""
+    """Each time, the batches that have arrived (at least one, waiting for it;
+    at most about _MAX_COMMIT_BYTES of them, the rest in the next commit)."""
     buffer = bytearray()
+    ended = False
     while True:
-        channel.setblocking(True)
-        data = channel.recv(1 << 20)
-        if not data:
+        if not ended and not _has_frame(buffer):
+            ended = _receive(channel, buffer, wait=True)
+        if not ended:
+            ended = _receive(channel, buffer, wait=False)
+        frames = _take_frames(buffer, _MAX_COMMIT_BYTES)
+        if frames:
+            yield [
+                (sequence, [Incoming(*item) for item in items])
+                for sequence, items in frames
+            ]
+        elif ended:  # the parent closed, or died, perhaps mid-frame
             return
-        buffer += data
-        channel.setblocking(False)
-        try:
-            while data := channel.recv(1 << 20):
-                buffer += data
-        except BlockingIOError:
-            pass
-        batches = [
-            (sequence, [Incoming(*item) for item in items])
-            for sequence, items in _frames(buffer)
-        ]
-        if batches:
-            yield batches
-        if not data and not batches:  # the parent closed mid-frame
-            return
+
+
+def _receive(channel: socket.socket, buffer: bytearray, *, wait: bool) -> bool:
+    """Read what has arrived into ``buffer`` (waiting for some if ``wait``);
+    True once the parent has closed its end or is gone."""
+    channel.setblocking(wait)
+    try:
+        while data := channel.recv(1 << 20):
+            buffer += data
+            channel.setblocking(False)
+    except BlockingIOError:
+        return False
+    except ConnectionResetError:  # the parent died with our answers unread
+        return True
+    return True
 
 
 def _commit(
     ledger: SqliteLedger, batches: list[tuple[int, list[Incoming]]]
-) -> list[tuple[int, list[_Outcome], int]]:
-    """Commit all ``batches`` in one transaction, sync once, say how each went.
+) -> tuple[list[tuple[int, list[_Outcome], int]], bool]:
+    """Commit all ``batches`` in one transaction, sync once, say how each went,
+    and whether the ledger must be opened again (it was found read-only).
 
     Each reply is (sequence, outcomes, fsyncs made for it: 1 on the first reply
     of a sync, else 0).
     """
     items = [item for _, batch in batches for item in batch]
-    outcomes = _write(ledger, items)
+    outcomes, reopen = _write(ledger, items)
     synced = 0
     if any(not isinstance(outcome, str) for outcome in outcomes):
         try:
@@ -386,19 +540,34 @@ def _commit(
         replies.append((sequence, outcomes[start : start + len(batch)], synced))
         start += len(batch)
         synced = 0
-    return replies
+    return replies, reopen
 
 
-def _write(ledger: SqliteLedger, items: list[Incoming]) -> list[_Outcome]:
-    """One outcome per item; when one cannot be stored, each is tried on its own."""
+def _write(ledger: SqliteLedger, items: list[Incoming]) -> tuple[list[_Outcome], bool]:
+    """One outcome per item (when one cannot be stored, each is tried on its own),
+    and whether the ledger refused to be written at all (read-only)."""
     try:
         recorded = ledger.write_many(items)
     except LedgerError as exc:
         if exc.per_item and len(items) > 1:
-            return [outcome for item in items for outcome in _write(ledger, [item])]
-        return [str(exc)] * len(items)
+            outcomes: list[_Outcome] = []
+            for item in items:
+                outcome, reopen = _write(ledger, [item])
+                outcomes += outcome
+                if reopen:
+                    return [str(exc)] * len(items), True
+            return outcomes, False
+        return [str(exc)] * len(items), _read_only(exc)
     assert recorded is not None  # a write that may wait always writes
-    return [(r.new, r.received_at) for r in recorded]
+    return [(r.new, r.received_at) for r in recorded], False
+
+
+def _read_only(exc: LedgerError) -> bool:
+    cause = exc.__cause__
+    return (
+        isinstance(cause, sqlite3.Error)
+        and getattr(cause, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_READONLY
+    )
 
 
 if __name__ == "__main__":
@@ -412,4 +581,5 @@ if __name__ == "__main__":
 
     # Its warnings reach the same stderr as the serving process's, in its layout.
     configure_logging(logging.WARNING, "%(asctime)s %(levelname)s %(name)s %(message)s")
-    main(int(sys.argv[1]), Path(os.fsdecode(sys.stdin.buffer.read())))
+    ledger_path, identity = pickle.loads(sys.stdin.buffer.read())
+    main(int(sys.argv[1]), Path(ledger_path), identity)

@@ -229,17 +229,21 @@ class Processor:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            failed = False
             try:
                 busy = self.run_once()
-            except LedgerError as exc:  # busy or locked: the next round tries again
+            except LedgerError as exc:  # busy, locked or full: try again later
                 logger.warning("worker.waiting", extra={"reason": str(exc)})
-                busy = 0
+                busy, failed = 0, True
             except Exception:  # a bug must not end the worker either
                 logger.exception("worker.failed")
-                busy = 0
+                busy, failed = 0, True
 
             if not busy:
-                self._wake.wait(self._idle_wait())
+                # After a failure, events are still due, so the wait for the next
+                # one would be none at all: a full disk then logged thousands of
+                # lines a second. Wait a polling interval instead.
+                self._wake.wait(self.poll_s if failed else self._idle_wait())
                 self._wake.clear()
 
     def _idle_wait(self) -> float:

@@ -174,11 +174,22 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if isinstance(committer, ProcessCommitter):
+            try:  # now, so that the first delivery does not wait for it
+                await committer.start()
+            except LedgerError as exc:  # /healthz says so; each delivery retries
+                logger.error("ledger.writer_failed", extra={"reason": str(exc)})
         yield
         await committer.aclose()
 
+    async def healthz(request: Request) -> JSONResponse:
+        problem = getattr(committer, "problem", None)
+        if problem:
+            return JSONResponse({"ok": False, "reason": problem}, status_code=503)
+        return JSONResponse({"ok": True})
+
     routes = [
-        Route("/healthz", _healthz, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", lambda request: _metrics(counters), methods=["GET"]),
     ]
     return ReceiverApp(hooks, Starlette(routes=routes, lifespan=lifespan))
@@ -206,10 +217,6 @@ class ReceiverApp:
             await self._hooks(scope, receive, send, path[7:])
             return
         await self.framework(scope, receive, send)
-
-
-async def _healthz(request: Request) -> JSONResponse:
-    return JSONResponse({"ok": True})
 
 
 def _metrics(metrics: Metrics) -> PlainTextResponse:

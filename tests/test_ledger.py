@@ -11,8 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from hooklab.errors import LedgerError
-from hooklab.ledger import STATUSES, Incoming, SqliteLedger, storable_headers
+from hooklab.errors import ConfigError, LedgerError
+from hooklab.ledger import (
+    STATUSES,
+    Incoming,
+    SqliteLedger,
+    check_ledger_file,
+    storable_headers,
+)
 
 HEADERS = {
     "Content-Type": "application/json",
@@ -511,3 +517,8 @@ def test_storable_headers_keep_when_a_delivery_was_signed_not_the_signature() ->
     )
 
     assert kept == {"x-zendesk-webhook-signature-timestamp": "2021-03-25T05:09:27Z"}
+
+
+def test_check_ledger_file_a_name_too_long_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot be used as a ledger: File name too"):
+        check_ledger_file(tmp_path / ("l" * 300 + ".db"))

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import errno
 import os
 import signal
+import socket
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from hooklab.errors import LedgerError
 from hooklab.ledger import Incoming, Recorded, SqliteLedger
-from hooklab.ledgerwriter import ProcessCommitter
+from hooklab.ledgerwriter import ProcessCommitter, _commit
+from hooklab.receiver import Source, create_app
+from hooklab.servers import serve_in_thread
+from hooklab.signing import Verifier, sign
 
 
 @pytest.fixture
@@ -166,3 +174,184 @@ def test_after_close_deliveries_are_refused_and_the_child_has_exited(
     assert time.monotonic() - started < 5
     with pytest.raises(LedgerError, match="closed"):
         asyncio.run(committer.record(_item(1)))
+
+
+def test_deliveries_gathered_behind_a_dead_childs_batch_are_refused_not_stranded(
+    path: Path,
+) -> None:
+    """A child killed with one batch in hand and more gathered behind it: all of
+    them are refused (their senders retry), and the next delivery is stored."""
+    committer = ProcessCommitter(path)
+
+    async def scenario() -> tuple[list[object], Recorded]:
+        await committer.record(_item(0))
+        writer = committer._writer
+        assert writer is not None and writer.process is not None
+        os.kill(writer.process.pid, signal.SIGSTOP)
+        in_hand = asyncio.ensure_future(committer.record(_item(1)))
+        await asyncio.sleep(0.1)
+        behind = [asyncio.ensure_future(committer.record(_item(n))) for n in (2, 3)]
+        await asyncio.sleep(0.1)
+        os.kill(writer.process.pid, signal.SIGKILL)
+        refused = await asyncio.wait_for(
+            asyncio.gather(in_hand, *behind, return_exceptions=True), 10
+        )
+        later = await asyncio.wait_for(committer.record(_item(4)), 10)
+        await committer.aclose()
+        return refused, later
+
+    refused, later = asyncio.run(scenario())
+
+    assert all(isinstance(o, LedgerError) for o in refused)
+    assert later.new
+
+
+def test_a_child_that_stops_answering_is_killed_and_its_batch_refused(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("hooklab.ledgerwriter._STUCK_S", 0.5)
+    committer = ProcessCommitter(path)
+
+    async def scenario() -> tuple[object, Recorded]:
+        await committer.record(_item(0))
+        writer = committer._writer
+        assert writer is not None and writer.process is not None
+        os.kill(writer.process.pid, signal.SIGSTOP)
+        try:
+            stuck: object = await asyncio.wait_for(committer.record(_item(1)), 10)
+        except LedgerError as exc:
+            stuck = exc
+        later = await asyncio.wait_for(committer.record(_item(2)), 10)
+        await committer.aclose()
+        return stuck, later
+
+    stuck, later = asyncio.run(scenario())
+
+    assert isinstance(stuck, LedgerError)
+    assert later.new
+
+
+def test_a_failed_start_of_any_kind_is_reported_and_retried(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Out of descriptors when a child is needed: refused, and once descriptors
+    are back the next delivery starts one (no delivery waits forever)."""
+    committer = ProcessCommitter(path)
+    real_socketpair = socket.socketpair
+
+    def exhausted() -> tuple[socket.socket, socket.socket]:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    async def scenario() -> tuple[list[object], Recorded]:
+        monkeypatch.setattr("hooklab.ledgerwriter.socket.socketpair", exhausted)
+        refused = await asyncio.wait_for(
+            asyncio.gather(
+                *(committer.record(_item(n)) for n in range(3)),
+                return_exceptions=True,
+            ),
+            10,
+        )
+        assert committer.problem is not None and "open files" in committer.problem
+        monkeypatch.setattr("hooklab.ledgerwriter.socket.socketpair", real_socketpair)
+        later = await asyncio.wait_for(committer.record(_item(3)), 10)
+        assert committer.problem is None
+        await committer.aclose()
+        return refused, later
+
+    refused, later = asyncio.run(scenario())
+
+    assert all(isinstance(o, LedgerError) for o in refused)
+    assert later.new
+
+
+def test_a_ledger_replaced_while_serving_is_not_written_by_a_new_child(
+    path: Path,
+) -> None:
+    """A new child refuses a file that is not the one serve opened, rather than
+    start a second ledger that serve's workers never read."""
+    committer = ProcessCommitter(path)
+
+    async def scenario() -> object:
+        await committer.record(_item(0))
+        writer = committer._writer
+        assert writer is not None and writer.process is not None
+        os.kill(writer.process.pid, signal.SIGKILL)
+        writer.process.wait()
+        await asyncio.sleep(0.1)
+        path.rename(path.with_name("moved.db"))
+        Path(f"{path}-wal").unlink(missing_ok=True)
+        try:
+            return await committer.record(_item(1))
+        except LedgerError as exc:
+            return exc
+
+    outcome = asyncio.run(scenario())
+
+    assert isinstance(outcome, LedgerError)
+    assert "no longer the file hooklab serve opened" in str(outcome)
+    assert not path.exists()  # no second ledger was started
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")
+def test_the_child_is_not_given_the_secrets_in_serves_environment(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOP_SECRET", "whsec_do-not-pass-me-on")
+    committer = ProcessCommitter(path)
+
+    async def scenario() -> bytes:
+        await committer.record(_item(0))
+        writer = committer._writer
+        assert writer is not None and writer.process is not None
+        environment = Path(f"/proc/{writer.process.pid}/environ").read_bytes()
+        await committer.aclose()
+        return environment
+
+    environment = asyncio.run(scenario())
+
+    assert b"SHOP_SECRET" not in environment
+    assert b"do-not-pass-me-on" not in environment
+    assert b"PATH=" in environment
+
+
+def test_a_ledger_found_read_only_is_opened_again(tmp_path: Path) -> None:
+    """SQLite opens a file it may not write read-only without a word; the child
+    notices the refusal and reopens (here a read-only connection stands in for
+    that fallback, which root cannot provoke with chmod)."""
+    path = tmp_path / "ledger.db"
+    with SqliteLedger(path) as ledger:
+        ledger._conn = sqlite3.connect(  # what SQLite's fallback leaves behind
+            f"file:{path}?mode=ro", uri=True, check_same_thread=False
+        )
+        replies, reopen = _commit(ledger, [(1, [_item(0), _item(1)])])
+
+    [(sequence, outcomes, syncs)] = replies
+    assert reopen
+    assert (sequence, syncs) == (1, 0)
+    assert all("readonly" in str(o) for o in outcomes)
+
+
+def test_healthz_says_when_the_writer_cannot_start_and_deliveries_get_503(
+    tmp_path: Path,
+) -> None:
+    """serve starts its writer before the first delivery; when it cannot, the
+    health check fails with the reason instead of answering ok."""
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    secret = "whsec_" + base64.b64encode(b"healthz-test-key-0123456789").decode()
+    sources = {"shop": Source("shop", Verifier("standard-webhooks", secret))}
+    body = b'{"type": "order.created", "id": "evt_1"}'
+    headers = sign("standard-webhooks", secret, body, msg_id="evt_1")
+
+    with SqliteLedger(tmp_path / "workers.db") as workers_ledger:
+        app = create_app(sources, workers_ledger, writer="process")
+        app.committer.path = folder  # as if the ledger file were this folder
+        app.committer._identity = None
+        with serve_in_thread(app) as server, httpx.Client(base_url=server.url) as http:
+            health = http.get("/healthz")
+            delivery = http.post("/hooks/shop", content=body, headers=headers)
+
+    assert health.status_code == 503
+    assert "cannot be opened" in health.json()["reason"]
+    assert delivery.status_code == 503
+    assert delivery.json()["error"] == "ledger"

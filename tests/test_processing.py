@@ -8,6 +8,7 @@ import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -347,3 +348,29 @@ def test_worker_waits_out_a_locked_ledger_with_one_warning_and_no_traceback(
     assert locked.failed and len(handler.calls) == 1
     [waiting] = [r for r in caplog.records if r.getMessage() == "worker.waiting"]
     assert waiting.exc_info is None and "database is locked" in waiting.reason
+
+
+class _FullLedger(SqliteLedger):
+    """A real ledger whose every claim fails, as on a full disk."""
+
+    def claim(self, *args: object, **kwargs: object) -> list[Any]:
+        raise LedgerError("database or disk is full")
+
+
+def test_workers_on_a_failing_ledger_wait_a_poll_between_tries(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Events stay due while the ledger fails, so without a wait a worker would
+    retry (and log) thousands of times a second."""
+    with _FullLedger(tmp_path / "ledger.db") as full:
+        _store(full, "evt_1")
+        processor = Processor(
+            full, [Pipeline("new-order", "shop", (Handler(),))], poll_s=0.1
+        )
+        with caplog.at_level(logging.WARNING, logger="hooklab.processing"):
+            processor.start(workers=2)
+            time.sleep(1.0)
+            processor.stop()
+
+    waits = [r for r in caplog.records if r.getMessage() == "worker.waiting"]
+    assert 2 <= len(waits) <= 2 * 12  # about one per worker per 0.1 s poll
