@@ -173,7 +173,11 @@ def _header(*names: str) -> _Rule:
     """A rule that reads the first of ``names`` the delivery carries."""
 
     def read(headers: Mapping[str, str], payload: Any) -> str | None:
-        return next((_text(headers[n]) for n in names if headers.get(n)), None)
+        for name in names:  # a loop, not a generator: it runs for every delivery
+            value = headers.get(name)
+            if value:
+                return _text(value)
+        return None
 
     return read
 

@@ -571,7 +571,7 @@ def _read_only(exc: LedgerError) -> bool:
 
 
 if __name__ == "__main__":
-    from hooklab.cli._app import configure_logging
+    from hooklab.logfields import configure_logging
 
     # Ctrl-C in a terminal, or a service manager's SIGTERM, reaches the whole
     # process group; the child ends when its parent closes the socket instead, so

@@ -10,14 +10,15 @@ import logging
 import math
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import click
 
 from hooklab import __version__
 from hooklab.errors import ConfigError, HooklabError
+from hooklab.logfields import FieldsFormatter, configure_logging
 
-__all__ = ["main", "run_or_exit"]
+__all__ = ["FieldsFormatter", "configure_logging", "main", "run_or_exit"]
 
 T = TypeVar("T")
 
@@ -47,65 +48,6 @@ def main(verbose: bool) -> None:
         logging.getLogger("papermill").setLevel(logging.ERROR)
         # nbconvert warns of missing alt text before hooklab.report adds it.
         logging.getLogger("traitlets").setLevel(logging.ERROR)
-
-
-#: The attributes every log record has; anything else was passed with ``extra=``.
-_RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
-
-
-class FieldsFormatter(logging.Formatter):
-    """A formatter that appends a record's ``extra=`` fields as ``key=value``.
-
-    hooklab logs events as a short name plus fields (``webhook.rejected`` with
-    ``source`` and ``reason``); a plain format string would drop the fields.
-    """
-
-    def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
-        fields = {k: v for k, v in vars(record).items() if k not in _RECORD_FIELDS}
-        if not fields:
-            return line
-        return line + " " + " ".join(f"{k}={_field_text(v)}" for k, v in fields.items())
-
-
-def _field_text(value: object) -> str:
-    """The value as is when it is one printable word, else quoted with escapes,
-    so a sender's text cannot break a log line or smuggle terminal codes in."""
-    text = str(value)
-    plain = text.isprintable() and not any(c.isspace() or c in "\"'=" for c in text)
-    return text if text and plain else repr(text)
-
-
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever ``sys.stderr`` is at the time of each record."""
-
-    @property
-    def stream(self) -> Any:
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value: Any) -> None:
-        pass
-
-
-def configure_logging(level: int, layout: str, *, exactly: bool = False) -> None:
-    """Log to stderr with ``layout`` and each record's fields, at ``level``.
-
-    ``exactly`` sets the level (each command starts so); otherwise it is only ever
-    lowered, so a command adjusting the layout keeps -v. A host program's own
-    logging is left as it is.
-    """
-    root = logging.getLogger()
-    ours = [h for h in root.handlers if isinstance(h, _StderrHandler)]
-    if root.handlers and not ours:
-        root.setLevel(min(level, root.level or level))
-        return
-    if not ours:
-        ours = [_StderrHandler()]
-        root.addHandler(ours[0])
-        exactly = True
-    ours[0].setFormatter(FieldsFormatter(layout))
-    root.setLevel(level if exactly else min(level, root.level))
 
 
 def run_or_exit(work: Callable[[], T]) -> T:
