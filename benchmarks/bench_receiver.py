@@ -25,7 +25,8 @@ each batch's answer needs (0.5-1 ms of wall time on this machine).
 The ratio by design, with ``make bench`` on that machine: a writer thread that
 committed and synced (the design before) 0.52-0.55, with p99 16-29 ms; commits
 on the loop with the fsync in a thread (``hooklab.groupcommit``, the library
-default) 0.57-0.62; the writer process 0.61-0.67, p99 12-16 ms. A machine whose
+default) 0.57-0.62; the writer process 0.61-0.74, p99 9-16 ms (0.69, 0.72,
+0.72 and 0.74 in the session's last four runs). A machine whose
 system calls cost less (the one of the previous measurements ran the no-op at
 24,000 acks/s) gave the writer-thread design 0.58, so the gap is not this
 machine's alone. What is left is CPU in the serving process: the receiver's

@@ -16,10 +16,11 @@ Python around each statement needs it back, and a thread that wants the GIL
 while the loop runs Python waits for it (up to ``sys.getswitchinterval()``).
 With the commits in the loop's own thread the loop spent about a sixth of its
 time in SQLite; in a process of their own they use the second core (the child
-spent 51-61 µs a delivery). On the 2-core machine of 2026-12-04, ``make bench``
+spent 46-61 µs a delivery). On the 2-core machine of 2026-12-04, ``make bench``
 put the receiver at 0.52-0.55 of a no-op endpoint's rate with a writer thread,
-0.57-0.62 with the commits on the loop and the fsync in a thread, and 0.61-0.67
-with this process.
+0.57-0.62 with the commits on the loop and the fsync in a thread, and 0.61-0.74
+with this process (0.69, 0.72, 0.72 and 0.74 in the last four runs; the machine
+is shared, and the no-op's own rate moved between 7,000 and 9,800 acks/s).
 
 The child opens the same ledger file; SQLite serialises its writes with those
 of the serving process's workers. If it dies, the deliveries waiting on it are
