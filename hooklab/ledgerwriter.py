@@ -107,7 +107,7 @@ class ProcessCommitter:
 
     @property
     def batches(self) -> int:
-        """How many batches (one per loop turn with deliveries) were sent."""
+        """How many batches were sent to the writer processes."""
         return self._sequence
 
     @property
