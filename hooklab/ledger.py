@@ -980,6 +980,12 @@ def check_ledger_file(path: str | Path, *, empty_ok: bool = False) -> None:
     try:
         mode = file.stat().st_mode
     except (FileNotFoundError, NotADirectoryError):
+        folder = file.parent
+        if not folder.is_dir():
+            raise ConfigError(
+                f"The folder {folder} for the ledger {file} does not exist; create "
+                "it first, or give a path in a folder that does."
+            ) from None
         return
     except OSError as exc:  # a name too long, a folder hooklab may not enter
         raise ConfigError(

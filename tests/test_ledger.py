@@ -522,3 +522,8 @@ def test_storable_headers_keep_when_a_delivery_was_signed_not_the_signature() ->
 def test_check_ledger_file_a_name_too_long_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot be used as a ledger: File name too"):
         check_ledger_file(tmp_path / ("l" * 300 + ".db"))
+
+
+def test_check_ledger_file_a_missing_folder_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="folder .*nodir/sub for the ledger"):
+        check_ledger_file(tmp_path / "nodir" / "sub" / "x.db")
