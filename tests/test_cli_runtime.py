@@ -172,6 +172,16 @@ def test_replay_id_with_action_runs_that_event_and_no_other(seeded: Path) -> Non
     assert states == {"evt_0": "done", "evt_1": "done", "evt_2": "pending"}
 
 
+def test_replay_id_nobody_has_is_a_usage_error_not_zero_requeued(
+    seeded: Path,
+) -> None:
+    code, output = _invoke("replay", "--ledger", str(seeded), "--id", "evt_nope")
+
+    assert code == 2
+    assert "has the id 'evt_nope'" in output and "hooklab ledger list" in output
+    assert "Requeued" not in output
+
+
 def test_replay_with_unknown_action_changes_nothing(seeded: Path) -> None:
     code, output = _invoke(
         "replay", "--ledger", str(seeded), "--dead", "--action", "bogus"

@@ -299,7 +299,13 @@ def _replay(
         chosen = replaying.choose(ledger, dead=dead, since=since_s, event_id=event_id)
         if source is not None:
             chosen = [event for event in chosen if event.source == source]
-        elif event_id is not None and len({e.source for e in chosen}) > 1:
+        if event_id is not None and not chosen:  # a typo, most likely
+            of_source = "" if source is None else f" of source {source!r}"
+            raise ConfigError(
+                f"No event{of_source} in {ledger_path} has the id {event_id!r}; "
+                f"`hooklab ledger list --ledger {ledger_path}` shows the ids."
+            )
+        if event_id is not None and len({e.source for e in chosen}) > 1:
             names = ", ".join(sorted({e.source for e in chosen}))
             raise ConfigError(
                 f"--id {event_id!r} is an event of several sources ({names}); "
