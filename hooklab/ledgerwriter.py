@@ -25,8 +25,8 @@ is shared, and the no-op's own rate moved between 7,000 and 9,800 acks/s).
 The child opens the same ledger file; SQLite serialises its writes with those
 of the serving process's workers. If it dies, the deliveries waiting on it are
 refused (503, so their senders retry) and the next delivery starts a new one.
-When the serving process is killed, the child reads to the end of what was sent,
-commits it, and exits.
+When the serving process is killed, the child commits what it has read and
+exits; nothing it was sent had been answered, so its senders retry.
 
 Frames on the socket are a 4-byte big-endian length and a pickle. The socket is
 a private pair between the two processes, so no one else can write to it.
